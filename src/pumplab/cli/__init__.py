@@ -1,0 +1,1 @@
+"""The ``pumplab`` command line.  See :mod:`pumplab.cli.main`."""

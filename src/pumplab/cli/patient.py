@@ -1,0 +1,428 @@
+"""``pumplab patient simulate``: run virtual patients on per-minute inputs from a CSV.
+
+::
+
+    pumplab patient simulate (--patient NAME|all | --population N [--seed S])
+                             --inputs INPUTS.csv [--minutes M] [--out TRACE.csv] [--json]
+
+``INPUTS.csv`` has the columns ``minute,carbs_g,insulin_u``: what enters the
+body during that minute (carbohydrate announced, eaten at 5 g/min; insulin
+delivered over the minute).  Minutes are integers from 0, strictly increasing;
+missing minutes mean zero.  The run lasts ``last minute + 1`` minutes, or
+``--minutes M`` (at least that).  The same inputs are applied to every patient.
+
+``--out TRACE.csv`` writes ``patient,minute,bg_mg_dl`` (plasma glucose Gp/Vg;
+row ``minute = m`` is the state after minutes 0..m-1, row 0 the initial
+state), via a temporary file renamed on success, so a failed run leaves no
+file.  Without ``--out`` no trace is kept at all: a population of 10,000 costs
+O(N) memory.  The summary (mean/min/max BG, first minute below 40 mg/dL,
+whether the model left its validated range) is printed as a table or, with
+``--json``, as JSON.
+
+The module is shaped for options that transform inputs or outputs (the
+sensor and meal options of a later issue): :func:`read_inputs` parses the
+file, :func:`build_input_arrays` turns it into per-minute arrays,
+:func:`simulate_cohort` runs the cohort in patient chunks and hands each
+chunk's trace to a :class:`TraceSink`, and :class:`TraceCsvWriter` writes the
+rows.  Heavy imports (numpy, the simulator) happen inside the handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+from pumplab.errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from pumplab.physiology import Cohort, RunSummary
+
+    FloatArray = npt.NDArray[np.float64]
+
+__all__ = [
+    "INPUT_COLUMNS",
+    "MAX_MINUTES",
+    "MAX_POPULATION",
+    "MinuteInputs",
+    "TraceCsvWriter",
+    "TraceSink",
+    "build_input_arrays",
+    "read_inputs",
+    "register",
+    "simulate_cohort",
+]
+
+INPUT_COLUMNS = ("minute", "carbs_g", "insulin_u")
+TRACE_COLUMNS = ("patient", "minute", "bg_mg_dl")
+#: Longest run the command accepts: one leap year of minutes.
+MAX_MINUTES = 366 * 1440
+#: Largest --population the command accepts.
+MAX_POPULATION = 1_000_000
+#: Trace values held in memory at once when writing --out (patients per chunk x minutes).
+_TRACE_VALUES_PER_CHUNK = 4_000_000
+#: Patients simulated per call when no trace is written (bounds per-chunk arrays).
+_PATIENTS_PER_CHUNK = 20_000
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``patient`` command and its ``simulate`` action."""
+    parser = subparsers.add_parser(
+        "patient",
+        help="simulate virtual patients (UVA/Padova model) on per-minute inputs",
+        description="Virtual patients: the UVA/Padova T1D model (docs/physiology.md).",
+    )
+    actions = parser.add_subparsers(dest="patient_action", metavar="ACTION")
+    sim = actions.add_parser(
+        "simulate",
+        help="simulate patients on INPUTS.csv (minute,carbs_g,insulin_u)",
+        description=(
+            "Simulate standard or generated virtual patients on per-minute inputs. "
+            "INPUTS.csv columns: minute,carbs_g,insulin_u (missing minutes are zero). "
+            "TRACE.csv columns: patient,minute,bg_mg_dl (plasma glucose; row 0 = initial)."
+        ),
+    )
+    who = sim.add_mutually_exclusive_group(required=True)
+    who.add_argument(
+        "--patient",
+        metavar="NAME",
+        help="a standard subject (adolescent#001-010, adult#001-010, child#001-010) or 'all'",
+    )
+    who.add_argument(
+        "--population",
+        type=_positive_int,
+        metavar="N",
+        help=f"N subjects generated around the standard 30 (1..{MAX_POPULATION})",
+    )
+    sim.add_argument(
+        "--seed", type=int, default=None, metavar="S", help="population seed (default 0)"
+    )
+    sim.add_argument("--inputs", type=Path, required=True, metavar="INPUTS.csv")
+    sim.add_argument(
+        "--minutes",
+        type=_positive_int,
+        default=None,
+        metavar="M",
+        help="simulate M minutes (default: last input minute + 1; must not be shorter)",
+    )
+    sim.add_argument("--out", type=Path, default=None, metavar="TRACE.csv")
+    sim.add_argument("--json", action="store_true", help="print the summary as JSON")
+    sim.set_defaults(func=_simulate_command)
+    parser.set_defaults(func=lambda _args: _usage(parser))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+# -- inputs ------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class MinuteInputs:
+    """The rows of an inputs file: minutes with their carbs (g) and insulin (U)."""
+
+    source: str
+    minutes: tuple[int, ...]
+    carbs_g: tuple[float, ...]
+    insulin_u: tuple[float, ...]
+
+    @property
+    def length(self) -> int:
+        """Minutes the inputs span: last minute + 1 (0 if there are no rows)."""
+        return self.minutes[-1] + 1 if self.minutes else 0
+
+
+def read_inputs(path: Path) -> MinuteInputs:
+    """Parse and check an inputs CSV; any problem raises :class:`InputError` (file, row, field)."""
+    source = str(path)
+    with path.open(newline="", encoding="utf-8") as f:
+        return parse_inputs(f, source)
+
+
+def parse_inputs(stream: IO[str], source: str) -> MinuteInputs:
+    """:func:`read_inputs` on an open text stream (rows are 1-based, header excluded)."""
+    reader = csv.reader(stream)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InputError("empty file (expected a header: minute,carbs_g,insulin_u)",
+                         source=source) from None  # fmt: skip
+    except csv.Error as exc:
+        raise InputError(f"not a CSV file: {exc}", source=source) from exc
+    names = [h.strip() for h in header]
+    for column in INPUT_COLUMNS:
+        if column not in names:
+            raise InputError(
+                "missing column", source=source, field=column, allowed=",".join(INPUT_COLUMNS)
+            )
+    for name in names:
+        if name not in INPUT_COLUMNS:
+            raise InputError(
+                "unexpected column", source=source, field=name, allowed=",".join(INPUT_COLUMNS)
+            )
+    if len(set(names)) != len(names):
+        raise InputError("duplicated column in header", source=source)
+    index = {name: names.index(name) for name in INPUT_COLUMNS}
+    minutes: list[int] = []
+    carbs: list[float] = []
+    insulin: list[float] = []
+    row = 0
+    try:
+        for fields in reader:
+            row += 1
+            if not fields or all(not v.strip() for v in fields):
+                continue  # blank line
+            if len(fields) != len(names):
+                raise InputError(
+                    f"{len(fields)} fields, the header has {len(names)}", source=source, row=row
+                )
+            minute = _parse_minute(fields[index["minute"]], source, row)
+            if minutes and minute <= minutes[-1]:
+                what = "duplicated" if minute == minutes[-1] else "not increasing"
+                raise InputError(
+                    f"minute {minute} {what} (previous row: {minutes[-1]})",
+                    source=source,
+                    row=row,
+                    field="minute",
+                    allowed="strictly increasing integers",
+                )
+            minutes.append(minute)
+            carbs.append(_parse_amount(fields[index["carbs_g"]], source, row, "carbs_g"))
+            insulin.append(_parse_amount(fields[index["insulin_u"]], source, row, "insulin_u"))
+    except csv.Error as exc:
+        raise InputError(f"malformed CSV: {exc}", source=source, row=row + 1) from exc
+    return MinuteInputs(source, tuple(minutes), tuple(carbs), tuple(insulin))
+
+
+def _parse_minute(text: str, source: str, row: int) -> int:
+    allowed = f"integer 0..{MAX_MINUTES - 1}"
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise InputError(
+            f"not an integer: {text!r}", source=source, row=row, field="minute", allowed=allowed
+        ) from None
+    if not 0 <= value < MAX_MINUTES:
+        raise InputError(
+            f"out of range: {value}", source=source, row=row, field="minute", allowed=allowed
+        )
+    return value
+
+
+def _parse_amount(text: str, source: str, row: int, field: str) -> float:
+    allowed = "a finite number >= 0"
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise InputError(
+            f"not a number: {text!r}", source=source, row=row, field=field, allowed=allowed
+        ) from None
+    if not math.isfinite(value):
+        raise InputError(
+            f"not finite: {text.strip()}", source=source, row=row, field=field, allowed=allowed
+        )
+    if value < 0.0:
+        raise InputError(
+            f"negative: {text.strip()}", source=source, row=row, field=field, allowed=allowed
+        )
+    return value
+
+
+def build_input_arrays(inputs: MinuteInputs, minutes: int) -> tuple[FloatArray, FloatArray]:
+    """Dense per-minute ``(carbs_g, insulin_u)`` arrays of length ``minutes`` (zeros elsewhere).
+
+    The hook where later options (meal scenarios) add their own per-minute
+    inputs; the arrays are shared by every patient.
+    """
+    import numpy as np
+
+    carbs = np.zeros(minutes)
+    insulin = np.zeros(minutes)
+    idx = np.asarray(inputs.minutes, dtype=np.intp)
+    carbs[idx] = inputs.carbs_g
+    insulin[idx] = inputs.insulin_u
+    return carbs, insulin
+
+
+# -- outputs -----------------------------------------------------------------------------
+class TraceSink(Protocol):
+    """Receives each chunk of patients' plasma-glucose traces, in patient order."""
+
+    def write_chunk(self, names: Sequence[str], bg_mg_dl: FloatArray) -> None:
+        """``bg_mg_dl`` is ``(len(names), M + 1)``; column m is minute m."""
+
+
+class TraceCsvWriter:
+    """Writes ``patient,minute,bg_mg_dl`` rows to an open text stream."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        stream.write(",".join(TRACE_COLUMNS) + "\n")
+
+    def write_chunk(self, names: Sequence[str], bg_mg_dl: FloatArray) -> None:
+        """Write every patient's rows, minute 0..M, 4 decimals (0.0001 mg/dL)."""
+        minutes = range(bg_mg_dl.shape[1])
+        for name, row in zip(names, bg_mg_dl.tolist(), strict=True):
+            self._stream.write(
+                "".join(f"{name},{m},{v:.4f}\n" for m, v in zip(minutes, row, strict=True))
+            )
+
+
+def simulate_cohort(
+    cohort: Cohort,
+    carbs_g: FloatArray,
+    insulin_u: FloatArray,
+    sink: TraceSink | None,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> RunSummary:
+    """Simulate ``cohort`` on shared per-minute inputs, in patient chunks.
+
+    Each chunk's trace goes to ``sink`` (when given) and is then dropped, so
+    memory stays bounded however large the cohort.  Returns the summary of
+    all patients (as one :class:`~pumplab.physiology.RunSummary`).
+    """
+    import numpy as np
+
+    from pumplab.physiology import PatientBatch, RunSummary
+
+    m = carbs_g.shape[0]
+    if sink is None:
+        chunk = _PATIENTS_PER_CHUNK
+    else:
+        chunk = max(1, min(_PATIENTS_PER_CHUNK, _TRACE_VALUES_PER_CHUNK // (m + 1)))
+    parts: list[RunSummary] = []
+    for start in range(0, len(cohort), chunk):
+        part = cohort.take(np.arange(start, min(start + chunk, len(cohort))))
+        batch = PatientBatch(part)
+        bg, _ = batch.run(carbs_g, insulin_u, trace_bg=sink is not None)
+        if sink is not None and bg is not None:
+            sink.write_chunk(part.names, bg)
+        parts.append(batch.summary())
+        if progress is not None:
+            progress(start + len(part))
+    return RunSummary(
+        names=tuple(n for p in parts for n in p.names),
+        minutes=m,
+        bg_mean_mg_dl=np.concatenate([p.bg_mean_mg_dl for p in parts]),
+        bg_min_mg_dl=np.concatenate([p.bg_min_mg_dl for p in parts]),
+        bg_max_mg_dl=np.concatenate([p.bg_max_mg_dl for p in parts]),
+        first_severe_hypo_minute=np.concatenate([p.first_severe_hypo_minute for p in parts]),
+        validity_flags=np.concatenate([p.validity_flags for p in parts]),
+    )
+
+
+def _select_cohort(args: argparse.Namespace) -> Cohort:
+    import numpy as np
+
+    from pumplab.physiology import generate_population, load_cohort
+
+    if args.population is not None:
+        if args.population > MAX_POPULATION:
+            raise InputError(
+                f"population of {args.population}", source="--population",
+                allowed=f"1..{MAX_POPULATION}",
+            )  # fmt: skip
+        seed = 0 if args.seed is None else args.seed
+        if seed < 0:
+            raise InputError(f"negative seed {seed}", source="--seed", allowed="integer >= 0")
+        return generate_population(args.population, np.random.default_rng(seed))
+    if args.seed is not None:
+        raise InputError("--seed applies only to --population", source="--seed")
+    cohort = load_cohort()
+    if args.patient == "all":
+        return cohort
+    try:
+        return cohort.select([args.patient])
+    except InputError as exc:
+        raise InputError(exc.reason, source="--patient", allowed=exc.allowed) from None
+
+
+def _simulate_command(args: argparse.Namespace) -> int:
+    inputs = read_inputs(args.inputs)
+    minutes = inputs.length
+    if args.minutes is not None:
+        if args.minutes < minutes:
+            raise InputError(
+                f"{args.minutes} minutes is shorter than the inputs (last minute "
+                f"{minutes - 1})",
+                source="--minutes",
+                allowed=f">= {minutes}",
+            )
+        minutes = args.minutes
+    if minutes == 0:
+        raise InputError(
+            "no data rows (give --minutes to simulate without inputs)", source=str(args.inputs)
+        )
+    if minutes > MAX_MINUTES:
+        raise InputError(f"{minutes} minutes", source="--minutes", allowed=f"<= {MAX_MINUTES}")
+    cohort = _select_cohort(args)
+    carbs, insulin = build_input_arrays(inputs, minutes)
+    if args.out is None:
+        summary = simulate_cohort(cohort, carbs, insulin, None)
+    else:
+        summary = _simulate_to_file(cohort, carbs, insulin, args.out)
+    if args.json:
+        json.dump(
+            {
+                "inputs": str(args.inputs),
+                "minutes": minutes,
+                "patients": summary.records(),
+            },
+            sys.stdout,
+            indent=1,
+        )
+        sys.stdout.write("\n")
+    else:
+        _print_table(summary, minutes)
+    return 0
+
+
+def _simulate_to_file(
+    cohort: Cohort, carbs: FloatArray, insulin: FloatArray, out: Path
+) -> RunSummary:
+    directory = out.parent if str(out.parent) else Path(".")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as stream:
+            summary = simulate_cohort(cohort, carbs, insulin, TraceCsvWriter(stream))
+        os.replace(tmp_name, out)
+    except BaseException:
+        os.unlink(tmp_name)
+        raise
+    return summary
+
+
+def _print_table(summary: RunSummary, minutes: int) -> None:
+    records = summary.records()
+    width = max(7, *(len(r["patient"]) for r in records))
+    print(f"{minutes} minutes, plasma glucose (mg/dL)")
+    print(f"{'patient':<{width}}  {'mean':>7}  {'min':>7}  {'max':>7}  {'<40 at':>7}  validity")
+    for r in records:
+        first = "-" if r["first_minute_below_40"] is None else str(r["first_minute_below_40"])
+        validity = ",".join(r["validity_flags"]).lower() if r["validity_flags"] else "ok"
+        print(
+            f"{r['patient']:<{width}}  {r['mean_bg_mg_dl']:7.1f}  {r['min_bg_mg_dl']:7.1f}  "
+            f"{r['max_bg_mg_dl']:7.1f}  {first:>7}  {validity}"
+        )

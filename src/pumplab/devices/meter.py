@@ -1,0 +1,76 @@
+"""The linked blood-glucose meter (a Contour Next Link / BD Paradigm Link kind).
+
+When the person checks their BG, the meter shows the result and, if it is in
+its reporting range, sends it to the pump as a :class:`MeterReading` (MiniMed
+meter packet 0xA5) so the bolus wizard can use it.  Results outside the range
+read ``LO``/``HI`` and are not sent, as real linked meters do.
+
+What the meter reads is given by ``measure()`` (the world wires it to the
+ISO 15197 meter error model of :mod:`pumplab.physiology.meter` applied to the
+patient's plasma glucose); this module is the device around it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pumplab.clock import Clock
+from pumplab.link.base import Envelope, Link
+from pumplab.link.messages import MeterReading, Message
+
+__all__ = ["Meter", "MeterDisplay"]
+
+
+@dataclass(frozen=True, slots=True)
+class MeterDisplay:
+    """What the meter's screen shows after a check."""
+
+    bg_mg_dl: float | None  # None when the screen reads LO or HI
+    text: str  # "123", "LO" or "HI"
+    sent_to_pump: bool
+
+
+class Meter:
+    """A fingerstick meter that sends its results to one linked pump."""
+
+    def __init__(
+        self,
+        address: str,
+        pump_address: str,
+        clock: Clock,
+        link: Link,
+        measure: Callable[[], tuple[float | None, str]],
+        *,
+        send_to_pump: bool = True,
+    ) -> None:
+        self.address = address
+        self.pump_address = pump_address
+        self._clock = clock
+        self._link = link
+        self._measure = measure
+        self.send_to_pump = send_to_pump
+        self.last_reply: Message | None = None
+        self.checks = 0
+
+    def start(self) -> None:
+        """Attach to the link (to hear the pump's acknowledgement)."""
+        self._link.attach(self.address, self._on_envelope)
+
+    def check_bg(self) -> MeterDisplay:
+        """A fingerstick: show the result and send it to the pump when in range."""
+        self.checks += 1
+        value, text = self._measure()
+        sent = False
+        if value is not None and self.send_to_pump:
+            self._link.send(
+                self.address,
+                self.pump_address,
+                MeterReading(bg_mg_dl=value, measured_at_ms=self._clock.now_ms),
+            )
+            sent = True
+        return MeterDisplay(value, text, sent)
+
+    def _on_envelope(self, envelope: Envelope) -> None:
+        if envelope.src == self.pump_address:
+            self.last_reply = envelope.message

@@ -1,0 +1,446 @@
+"""The pump's one safety gate: every delivery passes here, whoever asked.
+
+:class:`SafetyGate` decides, with a structured :class:`Decision` (a
+:class:`Rule`, a :class:`~pumplab.link.messages.NakReason` and a detail line),
+
+* whether a bolus, a temporary basal or a suspend may *start*
+  (:meth:`~SafetyGate.check_bolus`, :meth:`~SafetyGate.check_temp_basal`,
+  :meth:`~SafetyGate.check_radio_suspend`) — a request beyond a limit is
+  refused on arrival, never shrunk;
+* whether each *stroke* may go out (:meth:`~SafetyGate.check_stroke`) — a
+  limit reached during delivery stops it (the pump then ends the bolus or temp
+  basal with reason ``limit`` and alarms).
+
+Every path calls it: the keys (manual, wizard, easy, square/dual, temp basal),
+legacy radio commands, the remote and the controller app.  What differs
+between protocol modes is only which :class:`Rule` s are on
+(:data:`LEGACY_RULES` — the x23's own max bolus and max basal — or
+:data:`SECURE_RULES`, all of them); the code is the same.
+
+The gate keeps the windows it needs, on monotonic device time (a user-clock
+change never resets them): every stroke of the last 24 h (rolling hour and
+day sums), the strokes bucketed in 5-minute bins for active insulin, and the
+intervals of radio-initiated withholding.  It does no I/O, reads no clock (the
+pump passes ``now_ms``) and writes no history (the pump does, before acting).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass
+
+from pumplab.clock import MS_PER_HOUR, MS_PER_MINUTE
+from pumplab.devices.pump.access import ProtocolMode
+from pumplab.devices.pump.delivery import STROKE_MU, Origin
+from pumplab.devices.pump.settings import PumpSettings
+from pumplab.link.messages import NakReason
+from pumplab.therapy import Dose, insulin_on_board, round_down_mu
+from pumplab.therapy.rounding import X23_BASAL_INCREMENT
+
+__all__ = [
+    "ALLOW",
+    "LEGACY_RULES",
+    "SECURE_RULES",
+    "BolusRequest",
+    "Decision",
+    "GateView",
+    "Rule",
+    "SafetyGate",
+    "StrokeLedger",
+    "TempBasalRequest",
+    "WithholdLedger",
+    "pattern_rates_mu",
+]
+
+MS_PER_DAY = 24 * MS_PER_HOUR
+#: Active-insulin bins: strokes are summed per 5 minutes of device time and
+#: counted as if given at the *end* of their bin (or now, if that is later than
+#: now).  Later placement can only overstate active insulin (the on-board
+#: fraction never grows with age), so the limit errs on the safe side.
+IOB_BIN_MS = 5 * MS_PER_MINUTE
+#: Longest active-insulin time the x23 allows (8 h): older bins are dropped.
+IOB_HORIZON_MS = 8 * MS_PER_HOUR
+
+
+class Rule(enum.Enum):
+    """A limit the gate can enforce."""
+
+    MAX_BOLUS = "max_bolus"
+    MAX_BASAL = "max_basal"
+    MAX_HOURLY = "max_hourly"
+    MAX_DAILY = "max_daily"
+    MAX_IOB = "max_iob"
+    REMOTE_HOURLY_CAP = "remote_hourly_cap"
+    RADIO_WITHHOLD = "radio_withhold"
+    NO_DELIVERY_ALARM = "no_delivery_alarm"
+
+
+#: Legacy-faithful: only what a real Paradigm x23 enforces.
+LEGACY_RULES: frozenset[Rule] = frozenset({Rule.MAX_BOLUS, Rule.MAX_BASAL})
+#: Secure: every rule.
+SECURE_RULES: frozenset[Rule] = frozenset(Rule)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The gate's answer: allowed, or refused by ``rule`` with a NAK ``reason``."""
+
+    allowed: bool
+    reason: NakReason | None = None
+    rule: Rule | None = None
+    detail: str = ""
+
+
+ALLOW = Decision(True)
+
+
+def _refuse(reason: NakReason, detail: str, rule: Rule | None = None) -> Decision:
+    return Decision(False, reason, rule, detail)
+
+
+@dataclass(frozen=True, slots=True)
+class BolusRequest:
+    """A bolus to start: ``normal_mu`` now, then ``square_mu`` over ``square_duration_ms``."""
+
+    normal_mu: int
+    square_mu: int
+    square_duration_ms: int
+    origin: Origin
+
+    @property
+    def total_mu(self) -> int:
+        return self.normal_mu + self.square_mu
+
+
+@dataclass(frozen=True, slots=True)
+class TempBasalRequest:
+    """A temporary basal: ``rate_mu_per_h`` or ``percent`` (exactly one), for ``duration_ms``."""
+
+    rate_mu_per_h: int | None
+    percent: int | None
+    duration_ms: int
+    origin: Origin
+
+    def withholds(self, schedule_rates_mu: tuple[int, ...]) -> bool:
+        """A zero temp basal: 0 U/h, or a percent that rounds some scheduled rate to 0 U/h."""
+        if self.rate_mu_per_h is not None:
+            return self.rate_mu_per_h == 0
+        assert self.percent is not None
+        lowest = min(schedule_rates_mu)
+        return round_down_mu(lowest * self.percent // 100, X23_BASAL_INCREMENT) == 0
+
+
+@dataclass(frozen=True, slots=True)
+class GateView:
+    """The pump state a start decision depends on (a snapshot the pump builds)."""
+
+    now_ms: int
+    suspended: bool
+    bolus_active: bool
+    stop_alarm: str | None  # code of an active alarm that stops delivery
+    reservoir_mu: int
+    scheduled_rate_mu_per_h: int
+
+
+class StrokeLedger:
+    """Strokes of the last 24 h of device time: rolling sums and active-insulin bins."""
+
+    def __init__(self) -> None:
+        self._day: deque[tuple[int, int]] = deque()
+        self._hour: deque[tuple[int, int]] = deque()
+        self._remote_hour: deque[tuple[int, int]] = deque()
+        self._day_mu = 0
+        self._hour_mu = 0
+        self._remote_hour_mu = 0
+        self._bins: dict[int, int] = {}
+
+    def add(self, at_ms: int, mu: int, origin: Origin) -> None:
+        """Count a stroke that went out (or may have: a stroke in flight at a crash)."""
+        self._day.append((at_ms, mu))
+        self._hour.append((at_ms, mu))
+        self._day_mu += mu
+        self._hour_mu += mu
+        if origin is Origin.REMOTE:
+            self._remote_hour.append((at_ms, mu))
+            self._remote_hour_mu += mu
+        b = at_ms // IOB_BIN_MS
+        self._bins[b] = self._bins.get(b, 0) + mu
+
+    def _evict(self, now_ms: int) -> None:
+        # Windows are (now − length, now]: a stroke exactly one hour old has left.
+        while self._hour and self._hour[0][0] <= now_ms - MS_PER_HOUR:
+            self._hour_mu -= self._hour.popleft()[1]
+        while self._remote_hour and self._remote_hour[0][0] <= now_ms - MS_PER_HOUR:
+            self._remote_hour_mu -= self._remote_hour.popleft()[1]
+        while self._day and self._day[0][0] <= now_ms - MS_PER_DAY:
+            self._day_mu -= self._day.popleft()[1]
+
+    def hour_mu(self, now_ms: int) -> int:
+        self._evict(now_ms)
+        return self._hour_mu
+
+    def day_mu(self, now_ms: int) -> int:
+        self._evict(now_ms)
+        return self._day_mu
+
+    def remote_hour_mu(self, now_ms: int) -> int:
+        self._evict(now_ms)
+        return self._remote_hour_mu
+
+    def iob_u(self, now_ms: int, settings: PumpSettings) -> float:
+        """Active insulin (U) of every stroke, conservatively binned (see IOB_BIN_MS)."""
+        oldest = (now_ms - IOB_HORIZON_MS) // IOB_BIN_MS
+        for b in [b for b in self._bins if b < oldest]:
+            del self._bins[b]
+        now_min = now_ms / MS_PER_MINUTE
+        doses = [
+            Dose(min((b + 1) * IOB_BIN_MS, now_ms) / MS_PER_MINUTE, mu / 1000)
+            for b, mu in self._bins.items()
+        ]
+        return insulin_on_board(doses, now_min, settings.active_insulin_curve)
+
+
+class WithholdLedger:
+    """Intervals of withholding started from the air (radio suspend, zero temp basal)."""
+
+    def __init__(self) -> None:
+        self._closed: deque[tuple[int, int]] = deque()
+        self._open_since: int | None = None
+
+    @property
+    def open_since(self) -> int | None:
+        """Start of the episode in progress, if one is."""
+        return self._open_since
+
+    def open(self, now_ms: int) -> None:
+        if self._open_since is not None:
+            return
+        # An episode that starts the moment another ended continues it.
+        if self._closed and self._closed[-1][1] >= now_ms:
+            self._open_since = self._closed.pop()[0]
+        else:
+            self._open_since = now_ms
+
+    def close(self, now_ms: int) -> None:
+        if self._open_since is None:
+            return
+        self._closed.append((self._open_since, now_ms))
+        self._open_since = None
+
+    def withheld_ms(self, now_ms: int) -> int:
+        """Radio-withheld time within the last 24 h, the open episode included."""
+        since = now_ms - MS_PER_DAY
+        while self._closed and self._closed[0][1] <= since:
+            self._closed.popleft()
+        total = sum(min(e, now_ms) - max(s, since) for s, e in self._closed if e > since)
+        if self._open_since is not None:
+            total += now_ms - max(self._open_since, since)
+        return total
+
+    def episode_ms(self, now_ms: int) -> int:
+        """How long the episode in progress has lasted (0 if none)."""
+        return 0 if self._open_since is None else now_ms - self._open_since
+
+
+def pattern_rates_mu(s: PumpSettings) -> tuple[int, ...]:
+    """The active pattern's rates in mU/h."""
+    return tuple(round(seg.value * 1000) for seg in s.active_schedule.segments)
+
+
+def _u(mu: int) -> str:
+    return f"{mu / 1000:.3f} U"
+
+
+class SafetyGate:
+    """Decides every delivery; one instance per pump."""
+
+    def __init__(self, mode: ProtocolMode) -> None:
+        self.mode = mode
+        self.rules = SECURE_RULES if mode is ProtocolMode.SECURE else LEGACY_RULES
+        self.strokes = StrokeLedger()
+        self.withholding = WithholdLedger()
+
+    def on(self, rule: Rule) -> bool:
+        return rule in self.rules
+
+    # ------------------------------------------------------------ preconditions
+
+    def _state(self, view: GateView, *, bolus: bool) -> Decision:
+        if view.stop_alarm is not None:
+            return _refuse(NakReason.ALARM_ACTIVE,
+                           f"delivery is stopped by the {view.stop_alarm} alarm")
+        if view.suspended:
+            return _refuse(NakReason.SUSPENDED, "the pump is suspended")
+        if bolus and view.bolus_active:
+            return _refuse(NakReason.BOLUS_IN_PROGRESS, "a bolus is being delivered")
+        return ALLOW
+
+    # ------------------------------------------------------------------- bolus
+
+    def check_bolus(self, req: BolusRequest, view: GateView, s: PumpSettings) -> Decision:
+        """May this bolus start?  Checked in a fixed order; the first refusal wins."""
+        state = self._state(view, bolus=True)
+        if not state.allowed:
+            return state
+        now = view.now_ms
+        total = req.total_mu
+        max_bolus_mu = round(s.max_bolus_u * 1000)
+        if self.on(Rule.MAX_BOLUS) and total > max_bolus_mu:
+            return _refuse(NakReason.MAX_BOLUS,
+                           f"{_u(total)} is above the max bolus {_u(max_bolus_mu)}",
+                           Rule.MAX_BOLUS)
+        if total > view.reservoir_mu:
+            return _refuse(NakReason.RESERVOIR_LOW,
+                           f"{_u(total)} is more than the reservoir holds "
+                           f"({_u(view.reservoir_mu)})")
+        if self.on(Rule.MAX_HOURLY):
+            # What this bolus adds within its first hour: the normal part and the
+            # share of the square part delivered in that hour.
+            sq_first_hour = (req.square_mu if req.square_duration_ms <= MS_PER_HOUR
+                             else req.square_mu * MS_PER_HOUR // req.square_duration_ms)
+            have = self.strokes.hour_mu(now)
+            limit = round(s.max_hourly_u * 1000)
+            if have + req.normal_mu + sq_first_hour > limit:
+                return _refuse(NakReason.MAX_HOURLY,
+                               f"{_u(have)} in the last hour + {_u(req.normal_mu + sq_first_hour)}"
+                               f" is above the hourly max {_u(limit)}", Rule.MAX_HOURLY)
+        if self.on(Rule.MAX_DAILY):
+            have = self.strokes.day_mu(now)
+            limit = round(s.max_daily_u * 1000)
+            if have + total > limit:
+                return _refuse(NakReason.MAX_DAILY,
+                               f"{_u(have)} in the last 24 h + {_u(total)} is above the daily max "
+                               f"{_u(limit)}", Rule.MAX_DAILY)
+        if self.on(Rule.REMOTE_HOURLY_CAP) and req.origin is Origin.REMOTE:
+            have = self.strokes.remote_hour_mu(now)
+            limit = round(s.remote_max_u_per_h * 1000)
+            if have + total > limit:
+                return _refuse(NakReason.REMOTE_HOURLY_CAP,
+                               f"remote boluses {_u(have)} in the last hour + {_u(total)} is above"
+                               f" the remote cap {_u(limit)}", Rule.REMOTE_HOURLY_CAP)
+        if self.on(Rule.MAX_IOB) and req.origin.automated:
+            iob = self.strokes.iob_u(now, s)
+            if iob + total / 1000 > s.max_iob_u + 1e-9:
+                return _refuse(NakReason.MAX_IOB,
+                               f"active insulin {iob:.3f} U + {_u(total)} is above the max "
+                               f"{s.max_iob_u:.3f} U", Rule.MAX_IOB)
+        return ALLOW
+
+    # -------------------------------------------------------------- temp basal
+
+    def temp_rate_mu(self, req: TempBasalRequest, scheduled_mu_per_h: int) -> int:
+        """The rate a temp basal delivers now (a percent of the schedule, rounded down)."""
+        if req.rate_mu_per_h is not None:
+            return req.rate_mu_per_h
+        assert req.percent is not None
+        return round_down_mu(scheduled_mu_per_h * req.percent // 100, X23_BASAL_INCREMENT)
+
+    def check_temp_basal(self, req: TempBasalRequest, view: GateView,
+                         s: PumpSettings) -> Decision:
+        """May this temp basal start?"""
+        state = self._state(view, bolus=False)
+        if not state.allowed:
+            return state
+        now = view.now_ms
+        max_basal_mu = round(s.max_basal_u_per_h * 1000)
+        if req.rate_mu_per_h is not None:
+            peak = req.rate_mu_per_h
+        else:
+            # A percent temp follows the schedule: its highest rate is the
+            # percent of the pattern's highest rate.
+            assert req.percent is not None
+            top = max(pattern_rates_mu(s))
+            peak = round_down_mu(top * req.percent // 100, X23_BASAL_INCREMENT)
+        if self.on(Rule.MAX_BASAL) and peak > max_basal_mu:
+            return _refuse(NakReason.MAX_BASAL,
+                           f"{peak / 1000:.3f} U/h is above the max basal "
+                           f"{max_basal_mu / 1000:.3f} U/h", Rule.MAX_BASAL)
+        if self.on(Rule.MAX_HOURLY) and peak > round(s.max_hourly_u * 1000):
+            return _refuse(NakReason.MAX_HOURLY,
+                           f"{peak / 1000:.3f} U/h alone is above the hourly max "
+                           f"{s.max_hourly_u:.3f} U", Rule.MAX_HOURLY)
+        if (req.origin.from_air and self.on(Rule.RADIO_WITHHOLD)
+                and req.withholds(pattern_rates_mu(s))):
+            refusal = self._withhold_refusal(now, req.duration_ms, s)
+            if refusal is not None:
+                return refusal
+        if self.on(Rule.MAX_IOB) and req.origin.automated:
+            excess_mu_per_h = max(0, peak - view.scheduled_rate_mu_per_h)
+            if excess_mu_per_h:
+                iob = self.strokes.iob_u(now, s)
+                extra_u = excess_mu_per_h / 1000 * req.duration_ms / MS_PER_HOUR
+                if iob + extra_u > s.max_iob_u + 1e-9:
+                    return _refuse(NakReason.MAX_IOB,
+                                   f"active insulin {iob:.3f} U + {extra_u:.3f} U above the "
+                                   f"schedule is above the max {s.max_iob_u:.3f} U", Rule.MAX_IOB)
+        return ALLOW
+
+    # ------------------------------------------------------------ withholding
+
+    def _withhold_refusal(self, now: int, duration_ms: int, s: PumpSettings) -> Decision | None:
+        limit_ms = s.max_radio_withhold_min * MS_PER_MINUTE
+        episode = self.withholding.episode_ms(now)
+        if episode + duration_ms > limit_ms:
+            return _refuse(NakReason.WITHHOLD_LIMIT,
+                           f"withholding {(episode + duration_ms) // MS_PER_MINUTE} min from the "
+                           f"air is above the limit {s.max_radio_withhold_min} min",
+                           Rule.RADIO_WITHHOLD)
+        day_ms = s.max_radio_withhold_per_day_min * MS_PER_MINUTE
+        used = self.withholding.withheld_ms(now)
+        if used + duration_ms > day_ms:
+            return _refuse(NakReason.WITHHOLD_LIMIT,
+                           f"{used // MS_PER_MINUTE} min withheld from the air in 24 h + "
+                           f"{duration_ms // MS_PER_MINUTE} min is above the daily limit "
+                           f"{s.max_radio_withhold_per_day_min} min", Rule.RADIO_WITHHOLD)
+        return None
+
+    def check_radio_suspend(self, view: GateView, s: PumpSettings) -> tuple[Decision, int | None]:
+        """May a suspend from the air start, and until when (device ms) may it last?
+
+        Returns the decision and, when the withholding rule is on, the device
+        time at which the pump must resume by itself (``None``: no limit).
+        """
+        if view.suspended:
+            return _refuse(NakReason.SUSPENDED, "the pump is already suspended"), None
+        if not self.on(Rule.RADIO_WITHHOLD):
+            return ALLOW, None
+        now = view.now_ms
+        limit_ms = s.max_radio_withhold_min * MS_PER_MINUTE
+        day_ms = s.max_radio_withhold_per_day_min * MS_PER_MINUTE
+        allowed_ms = min(limit_ms - self.withholding.episode_ms(now),
+                         day_ms - self.withholding.withheld_ms(now))
+        if allowed_ms <= 0:
+            return _refuse(NakReason.WITHHOLD_LIMIT,
+                           "the withholding allowed from the air is used up (per episode "
+                           f"{s.max_radio_withhold_min} min, per day "
+                           f"{s.max_radio_withhold_per_day_min} min)", Rule.RADIO_WITHHOLD), None
+        return ALLOW, now + allowed_ms
+
+    # ----------------------------------------------------------------- strokes
+
+    def check_stroke(self, now_ms: int, origin: Origin, s: PumpSettings) -> Decision:
+        """May one more stroke go out now?  (Limits reached during delivery.)"""
+        mu = STROKE_MU
+        if self.on(Rule.MAX_HOURLY):
+            have = self.strokes.hour_mu(now_ms)
+            if have + mu > round(s.max_hourly_u * 1000):
+                return _refuse(NakReason.MAX_HOURLY,
+                               f"hourly max {s.max_hourly_u:.3f} U reached", Rule.MAX_HOURLY)
+        if self.on(Rule.MAX_DAILY):
+            have = self.strokes.day_mu(now_ms)
+            if have + mu > round(s.max_daily_u * 1000):
+                return _refuse(NakReason.MAX_DAILY,
+                               f"daily max {s.max_daily_u:.3f} U reached", Rule.MAX_DAILY)
+        if self.on(Rule.REMOTE_HOURLY_CAP) and origin is Origin.REMOTE:
+            have = self.strokes.remote_hour_mu(now_ms)
+            if have + mu > round(s.remote_max_u_per_h * 1000):
+                return _refuse(NakReason.REMOTE_HOURLY_CAP,
+                               f"remote cap {s.remote_max_u_per_h:.3f} U/h reached",
+                               Rule.REMOTE_HOURLY_CAP)
+        if self.on(Rule.MAX_IOB) and origin.automated:
+            iob = self.strokes.iob_u(now_ms, s)
+            if iob + mu / 1000 > s.max_iob_u + 1e-9:
+                return _refuse(NakReason.MAX_IOB,
+                               f"active insulin max {s.max_iob_u:.3f} U reached", Rule.MAX_IOB)
+        return ALLOW

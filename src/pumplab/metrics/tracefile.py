@@ -1,0 +1,472 @@
+"""Glucose traces from CSV files, checked and put on a regular grid for the metrics.
+
+A trace has a ``minute`` column (integer minutes), a glucose column
+``bg_mg_dl`` and/or ``cgm_mg_dl``, and optionally a ``patient`` column
+(without it the file is one series).  This is the format ``pumplab patient
+simulate`` writes: a row per minute, ``bg_mg_dl`` on every row, ``cgm_mg_dl``
+only at the minutes the sensor reports (empty otherwise) and possibly the
+sensor flags ``LOW`` (< 40 mg/dL) or ``HIGH`` (> 400 mg/dL).
+
+What this module decides (docs/metrics.md says the same):
+
+* **Column**: ``cgm_mg_dl`` if the file has it, else ``bg_mg_dl``, unless the
+  caller names one.
+* **Readings**: an empty cell is "no reading"; ``LOW``/``HIGH`` (case-blind,
+  ``cgm_mg_dl`` only) become :data:`~pumplab.metrics.glycemic.CGM_LOW_MG_DL`
+  and :data:`~pumplab.metrics.glycemic.CGM_HIGH_MG_DL` and are counted.
+* **Interval**: per patient, the most common step between consecutive
+  readings (the smaller on a tie); a patient with fewer than two readings
+  takes the most common step of the whole file.  A caller may impose one.
+* **Grid**: anchored at the patient's first reading; each reading goes to the
+  nearest grid slot (a reading off the grid moves by less than half an
+  interval); two readings in one slot are refused.  The patient's window runs
+  from its first to its last *row* (with or without a reading), so a sensor
+  warm-up or dropout shows as missing data.
+
+Any bad input raises :class:`~pumplab.errors.InputError` naming the file, the
+1-based data row (header excluded) and the column.
+
+Deliberately not here: timestamps other than integer minutes, units other
+than mg/dL, interpolation, and writing traces (the simulator does that).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from pumplab.errors import InputError
+from pumplab.metrics.glycemic import (
+    CGM_HIGH_MG_DL,
+    CGM_LOW_MG_DL,
+    METRIC_KEYS,
+    GlycemicSummary,
+    glycemic_metrics,
+)
+
+__all__ = [
+    "BG_COLUMN",
+    "CGM_COLUMN",
+    "GlucoseSeries",
+    "GlucoseTrace",
+    "TraceMetrics",
+    "grid_series",
+    "infer_interval_min",
+    "parse_trace",
+    "read_trace",
+    "trace_metrics",
+]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+BG_COLUMN = "bg_mg_dl"
+CGM_COLUMN = "cgm_mg_dl"
+MINUTE_COLUMN = "minute"
+PATIENT_COLUMN = "patient"
+GLUCOSE_COLUMNS = (BG_COLUMN, CGM_COLUMN)
+
+_FLAGS = {"LOW": CGM_LOW_MG_DL, "HIGH": CGM_HIGH_MG_DL}
+
+
+@dataclass(frozen=True, slots=True)
+class GlucoseSeries:
+    """The readings of one patient, in time order.
+
+    ``minute``, ``bg_mg_dl`` and ``row`` hold one entry per reading (flags
+    already substituted); ``first_minute``/``last_minute`` span all of the
+    patient's rows, readings or not.
+    """
+
+    patient: str | None
+    minute: IntArray
+    bg_mg_dl: FloatArray
+    row: IntArray
+    first_minute: int
+    last_minute: int
+    low_flags: int
+    high_flags: int
+
+
+@dataclass(frozen=True, slots=True)
+class GlucoseTrace:
+    """A checked trace: its source, the glucose column used, and one series per patient."""
+
+    source: str
+    column: str
+    series: tuple[GlucoseSeries, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TraceMetrics:
+    """The metrics of one patient of a trace, with what the CLI reports beside them."""
+
+    patient: str | None
+    column: str
+    start_minute: int
+    low_flags: int
+    high_flags: int
+    metrics: GlycemicSummary
+
+    def as_dict(self) -> dict[str, str | float | int | None]:
+        """The record ``pumplab metrics --json`` prints (``NaN`` as ``None``)."""
+        m = self.metrics.as_dict()
+        out: dict[str, str | float | int | None] = {
+            "patient": self.patient,
+            "column": self.column,
+            "start_minute": self.start_minute,
+            "interval_min": m["interval_min"],
+            "n_samples": m["n_samples"],
+            "data_present_pct": m["data_present_pct"],
+            "low_flags": self.low_flags,
+            "high_flags": self.high_flags,
+        }
+        for key in METRIC_KEYS:
+            out[key] = m[key]
+        return out
+
+
+class _SeriesBuilder:
+    """Accumulates one patient's rows while the file is read."""
+
+    __slots__ = (
+        "first_minute",
+        "high",
+        "last_minute",
+        "last_row",
+        "low",
+        "minutes",
+        "rows",
+        "values",
+    )
+
+    def __init__(self, minute: int, row: int) -> None:
+        self.first_minute = minute
+        self.last_minute = minute
+        self.last_row = row
+        self.minutes: list[int] = []
+        self.values: list[float] = []
+        self.rows: list[int] = []
+        self.low = 0
+        self.high = 0
+
+
+def read_trace(path: str | Path, *, column: str | None = None) -> GlucoseTrace:
+    """Read and check the trace at ``path``; see :func:`parse_trace`."""
+    source = str(path)
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            return parse_trace(fh, source=source, column=column)
+    except UnicodeDecodeError as exc:
+        raise InputError("not a UTF-8 text file", source=source) from exc
+
+
+def parse_trace(lines: Iterable[str], *, source: str, column: str | None = None) -> GlucoseTrace:
+    """Parse and check CSV text (an iterable of lines) into a :class:`GlucoseTrace`.
+
+    ``column`` picks ``bg_mg_dl`` or ``cgm_mg_dl``; by default ``cgm_mg_dl`` if
+    present, else ``bg_mg_dl``.  ``source`` names the data in error messages.
+    """
+    if column is not None and column not in GLUCOSE_COLUMNS:
+        raise ValueError(f"column must be one of {GLUCOSE_COLUMNS}, got {column!r}")
+    reader = csv.reader(lines)
+    try:
+        header = next(reader, None)
+        if header is None or not any(h.strip() for h in header):
+            raise InputError("empty file: no header row", source=source)
+        names = [h.strip() for h in header]
+        col = _choose_column(names, column, source)
+        i_minute, i_glucose = names.index(MINUTE_COLUMN), names.index(col)
+        i_patient = names.index(PATIENT_COLUMN) if PATIENT_COLUMN in names else None
+
+        builders: dict[str | None, _SeriesBuilder] = {}
+        n_rows = 0
+        for row_no, record in enumerate(reader, start=1):
+            if not record:
+                continue  # a blank line, e.g. a trailing newline
+            n_rows += 1
+            if len(record) != len(names):
+                raise InputError(
+                    f"row has {len(record)} fields, the header has {len(names)}",
+                    source=source,
+                    row=row_no,
+                )
+            patient = _patient(record, i_patient, source, row_no)
+            minute = _minute(record[i_minute], source, row_no)
+            builder = builders.get(patient)
+            if builder is None:
+                builder = builders[patient] = _SeriesBuilder(minute, row_no)
+            else:
+                _check_order(builder, minute, patient, source, row_no)
+                builder.last_minute, builder.last_row = minute, row_no
+            _glucose(record[i_glucose], col, builder, minute, source, row_no)
+    except csv.Error as exc:
+        raise InputError(f"not a readable CSV file ({exc})", source=source) from exc
+    if n_rows == 0:
+        raise InputError("no data rows after the header", source=source)
+    series = tuple(
+        GlucoseSeries(
+            patient=patient,
+            minute=np.asarray(b.minutes, dtype=np.int64),
+            bg_mg_dl=np.asarray(b.values, dtype=np.float64),
+            row=np.asarray(b.rows, dtype=np.int64),
+            first_minute=b.first_minute,
+            last_minute=b.last_minute,
+            low_flags=b.low,
+            high_flags=b.high,
+        )
+        for patient, b in builders.items()
+    )
+    return GlucoseTrace(source=source, column=col, series=series)
+
+
+def infer_interval_min(minutes: npt.ArrayLike) -> int | None:
+    """The most common step between consecutive reading minutes (smaller on a tie).
+
+    ``None`` with fewer than two readings.
+    """
+    steps = np.diff(np.asarray(minutes, dtype=np.int64))
+    if steps.size == 0:
+        return None
+    values, counts = np.unique(steps, return_counts=True)
+    # np.unique sorts values ascending, and argmax returns the first maximum.
+    return int(values[np.argmax(counts)])
+
+
+def grid_series(
+    series: Sequence[GlucoseSeries], interval_min: int, *, source: str = "<trace>"
+) -> tuple[FloatArray, IntArray, IntArray]:
+    """Put each series on its own grid of ``interval_min`` minutes.
+
+    Returns ``(bg, expected, start_minute)``: ``bg`` of shape ``(N, T)`` padded
+    with ``NaN`` past each patient's window, the number of slots in each
+    window, and the minute of each row's first slot.
+    """
+    if interval_min <= 0:
+        raise ValueError(f"interval_min must be positive, got {interval_min}")
+    placed: list[tuple[IntArray, FloatArray]] = []
+    expected = np.zeros(len(series), dtype=np.int64)
+    start = np.zeros(len(series), dtype=np.int64)
+    for i, s in enumerate(series):
+        anchor = int(s.minute[0]) if s.minute.size else s.first_minute
+        # floor(x + 1/2): round half up, the same on every platform.
+        k = np.floor((s.minute - anchor) / interval_min + 0.5).astype(np.int64)
+        clash = np.flatnonzero(np.diff(k) == 0)
+        if clash.size:
+            j = int(clash[0]) + 1
+            raise InputError(
+                f"reading at minute {s.minute[j]} falls in the same {interval_min}-minute slot "
+                f"as the reading at minute {s.minute[j - 1]}"
+                + (f" (patient {s.patient})" if s.patient is not None else ""),
+                source=source,
+                row=int(s.row[j]),
+                field=MINUTE_COLUMN,
+                allowed=f"readings at least {interval_min} minutes apart, or pass --interval",
+            )
+        k_lo = math.ceil((s.first_minute - anchor) / interval_min)
+        k_hi = math.floor((s.last_minute - anchor) / interval_min)
+        if k.size:
+            k_lo, k_hi = min(k_lo, int(k[0])), max(k_hi, int(k[-1]))
+        expected[i] = k_hi - k_lo + 1
+        start[i] = anchor + k_lo * interval_min
+        placed.append((k - k_lo, s.bg_mg_dl))
+    width = int(expected.max()) if len(series) else 0
+    bg = np.full((len(series), width), np.nan)
+    for i, (cols, values) in enumerate(placed):
+        bg[i, cols] = values
+    return bg, expected, start
+
+
+def trace_metrics(trace: GlucoseTrace, *, interval_min: int | None = None) -> list[TraceMetrics]:
+    """The metrics of every patient of ``trace``, in the order patients first appear.
+
+    ``interval_min`` imposes a sampling interval on every patient; by default
+    each patient's is inferred (:func:`infer_interval_min`).  Patients sharing
+    an interval go through :func:`~pumplab.metrics.glycemic.glycemic_metrics`
+    as one batch.
+    """
+    if interval_min is not None and interval_min <= 0:
+        raise InputError(
+            "the sampling interval must be positive",
+            source=trace.source,
+            field="interval",
+            allowed="a whole number of minutes ≥ 1",
+        )
+    intervals = [
+        interval_min if interval_min is not None else infer_interval_min(s.minute)
+        for s in trace.series
+    ]
+    if any(dt is None for dt in intervals):
+        fallback = _pooled_interval(trace)
+        if fallback is None:
+            raise InputError(
+                f"cannot infer the sampling interval: no patient has two readings in "
+                f"'{trace.column}'",
+                source=trace.source,
+                field=trace.column,
+                allowed="a column with readings, or an explicit interval (--interval)",
+            )
+        intervals = [fallback if dt is None else dt for dt in intervals]
+
+    results: list[TraceMetrics | None] = [None] * len(trace.series)
+    for dt in sorted({dt for dt in intervals if dt is not None}):
+        idx = [i for i, d in enumerate(intervals) if d == dt]
+        group = [trace.series[i] for i in idx]
+        bg, expected, start = grid_series(group, dt, source=trace.source)
+        batch = glycemic_metrics(bg, float(dt), expected_samples=expected)
+        for j, i in enumerate(idx):
+            s = trace.series[i]
+            results[i] = TraceMetrics(
+                patient=s.patient,
+                column=trace.column,
+                start_minute=int(start[j]),
+                low_flags=s.low_flags,
+                high_flags=s.high_flags,
+                metrics=batch.patient(j),
+            )
+    return [r for r in results if r is not None]
+
+
+def _pooled_interval(trace: GlucoseTrace) -> int | None:
+    counts: Counter[int] = Counter()
+    for s in trace.series:
+        counts.update(int(d) for d in np.diff(s.minute))
+    if not counts:
+        return None
+    best = max(counts.values())
+    return min(step for step, c in counts.items() if c == best)
+
+
+def _choose_column(names: list[str], column: str | None, source: str) -> str:
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise InputError(
+            f"duplicated column name(s) in the header: {', '.join(duplicated)}",
+            source=source,
+            field=duplicated[0],
+        )
+    if MINUTE_COLUMN not in names:
+        raise InputError(
+            "no 'minute' column in the header",
+            source=source,
+            field=MINUTE_COLUMN,
+            allowed=f"a header with '{MINUTE_COLUMN}' and '{BG_COLUMN}' or '{CGM_COLUMN}'",
+        )
+    if column is not None:
+        if column not in names:
+            raise InputError(
+                f"no '{column}' column in the header (columns: {', '.join(names)})",
+                source=source,
+                field=column,
+            )
+        return column
+    for candidate in (CGM_COLUMN, BG_COLUMN):
+        if candidate in names:
+            return candidate
+    raise InputError(
+        f"no glucose column in the header (columns: {', '.join(names)})",
+        source=source,
+        field=f"{BG_COLUMN} or {CGM_COLUMN}",
+        allowed=f"a '{BG_COLUMN}' or '{CGM_COLUMN}' column",
+    )
+
+
+def _patient(record: list[str], index: int | None, source: str, row: int) -> str | None:
+    if index is None:
+        return None
+    patient = record[index].strip()
+    if not patient:
+        raise InputError(
+            "the patient id is empty",
+            source=source,
+            row=row,
+            field=PATIENT_COLUMN,
+            allowed="a non-empty patient id",
+        )
+    return patient
+
+
+def _minute(text: str, source: str, row: int) -> int:
+    text = text.strip()
+    allowed = "an integer number of minutes"
+    if not text:
+        raise InputError(
+            "the minute is missing", source=source, row=row, field=MINUTE_COLUMN, allowed=allowed
+        )
+    try:
+        return int(text)
+    except ValueError:
+        raise InputError(
+            f"the minute is not an integer: {text!r}",
+            source=source,
+            row=row,
+            field=MINUTE_COLUMN,
+            allowed=allowed,
+        ) from None
+
+
+def _check_order(
+    b: _SeriesBuilder, minute: int, patient: str | None, source: str, row: int
+) -> None:
+    who = f" for patient {patient}" if patient is not None else ""
+    if minute == b.last_minute:
+        raise InputError(
+            f"minute {minute} is duplicated{who} (also at row {b.last_row})",
+            source=source,
+            row=row,
+            field=MINUTE_COLUMN,
+            allowed="strictly increasing minutes within each patient",
+        )
+    if minute < b.last_minute:
+        raise InputError(
+            f"minute {minute} comes after minute {b.last_minute}{who} (row {b.last_row}): "
+            "times are not in order",
+            source=source,
+            row=row,
+            field=MINUTE_COLUMN,
+            allowed="strictly increasing minutes within each patient",
+        )
+
+
+def _glucose(text: str, column: str, b: _SeriesBuilder, minute: int, source: str, row: int) -> None:
+    text = text.strip()
+    if not text:
+        return  # no reading at this minute
+    is_cgm = column == CGM_COLUMN
+    allowed = (
+        "a glucose value > 0 mg/dL, LOW, HIGH, or empty for no reading"
+        if is_cgm
+        else "a glucose value > 0 mg/dL, or empty for no reading"
+    )
+    flag = text.upper()
+    if is_cgm and flag in _FLAGS:
+        value = _FLAGS[flag]
+        if flag == "LOW":
+            b.low += 1
+        else:
+            b.high += 1
+    else:
+        try:
+            value = float(text)
+        except ValueError:
+            raise InputError(
+                f"not a number: {text!r}", source=source, row=row, field=column, allowed=allowed
+            ) from None
+        if not math.isfinite(value) or value <= 0.0:
+            raise InputError(
+                f"glucose must be a positive finite number, got {text!r}",
+                source=source,
+                row=row,
+                field=column,
+                allowed=allowed,
+            )
+    b.minutes.append(minute)
+    b.values.append(value)
+    b.rows.append(row)

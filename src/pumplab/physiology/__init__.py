@@ -1,0 +1,63 @@
+"""Virtual patients: the UVA/Padova type 1 diabetes model, batched over patients.
+
+The public surface (everything else is private):
+
+* the model: :class:`State` (the 13 states by name), :class:`Param`,
+  :class:`ModelParameters`;
+* subjects: :func:`load_cohort` (the standard 30), :func:`generate_population`
+  (seeded larger cohorts around them), :class:`Cohort`, :class:`Subject`,
+  :class:`TherapySettings`;
+* simulation: :class:`PatientBatch` (per-minute stepping for the event loop),
+  :func:`simulate` (whole runs), :class:`SimulationResult`,
+  :class:`RunSummary`, :class:`ValidityFlag`.
+
+The model, its sources and its quirks are documented in docs/physiology.md.
+Importing this package does not import numba; the compiled kernel is loaded on
+the first simulation that uses it.  Sensor noise and meal scenarios are
+separate modules of this package (added by their own issue).
+"""
+
+from pumplab.physiology.cohort import AGE_GROUPS, Cohort, Subject, TherapySettings, load_cohort
+from pumplab.physiology.model import (
+    EAT_RATE_G_PER_MIN,
+    ModelParameters,
+    Param,
+    State,
+)
+from pumplab.physiology.population import PlausibilityRules, generate_population
+from pumplab.physiology.simulator import (
+    DEFAULT_STEPS,
+    SEVERE_HYPO_MG_DL,
+    Backend,
+    PatientBatch,
+    RunSummary,
+    SimulationResult,
+    StepControl,
+    ValidityFlag,
+    default_backend,
+    simulate,
+)
+
+__all__ = [
+    "AGE_GROUPS",
+    "DEFAULT_STEPS",
+    "EAT_RATE_G_PER_MIN",
+    "SEVERE_HYPO_MG_DL",
+    "Backend",
+    "Cohort",
+    "ModelParameters",
+    "Param",
+    "PatientBatch",
+    "PlausibilityRules",
+    "RunSummary",
+    "SimulationResult",
+    "State",
+    "StepControl",
+    "Subject",
+    "TherapySettings",
+    "ValidityFlag",
+    "default_backend",
+    "generate_population",
+    "load_cohort",
+    "simulate",
+]

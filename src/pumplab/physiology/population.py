@@ -1,0 +1,354 @@
+"""Seeded populations of virtual subjects sampled around the standard 30.
+
+Method (docs/physiology.md, "Population generator"), a smoothed bootstrap in
+transformed parameter space:
+
+1. Each standard subject's *primary* parameters (the ones the UVA/Padova
+   papers identify per subject: BW, EGPb, Gb, Ipb, kabs, kmax, kmin, b, d, Vg,
+   Vi, Vmx, Km0, k1, k2, p2u, m1, CL, ki, kp2, kp3, kd, ksc, ka1, ka2) are
+   mapped to an unbounded space: log for positive parameters, logit for the
+   fractions b and d.  Parameters equal in all 30 subjects (HEb, f, ke1, ke2,
+   Fsnc) are copied unchanged.
+2. A generated subject picks a parent uniformly among the standard subjects of
+   the requested age groups and adds a Gaussian perturbation whose covariance
+   is the parent's age group's sample covariance times ``spread**2 / n_group``.
+   With ``spread = 1`` the population of an age group then has the group's
+   mean and sample covariance (a smoothed bootstrap: the mixture's covariance
+   is (n-1)/n S + S/n = S), while every subject stays near a real one.
+3. The steady-state parameters are recomputed from the primary ones (Gpb,
+   Ib, m2, m4, m30, Ilb, u2ss, Isc1ss, Isc2ss, Gtb, Vm0, kp1; equations S1-S12
+   in docs/physiology.md), so the initial state is the subject's basal steady
+   state.
+4. Therapy: basal from u2ss; TDI scaled from the parent's with the basal rate
+   (the parent's basal share of TDI is kept); CR and CF scaled by
+   TDI_parent / TDI (the "500 rule" and "1800 rule" make both inversely
+   proportional to TDI); age from the parent.
+5. Candidates that break :class:`PlausibilityRules` are rejected and more are
+   drawn until ``n`` are accepted.
+
+Deterministic for a given ``numpy.random.Generator`` state (and backend); no
+other source of randomness.  Deliberately not here: meal or sensor variability.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from pumplab.errors import InputError, NonFiniteStateError
+from pumplab.physiology.cohort import AGE_GROUPS, Cohort, load_cohort, read_standard_table
+from pumplab.physiology.model import N_PARAMS, N_STATES, Param, State
+from pumplab.physiology.simulator import Backend, PatientBatch
+from pumplab.units import pmol_per_kg_to_u, u_per_min_to_u_per_h
+
+__all__ = [
+    "CONSTANT_PARAMETERS",
+    "LOG_PARAMETERS",
+    "LOGIT_PARAMETERS",
+    "PlausibilityRules",
+    "derive_steady_state",
+    "generate_population",
+    "plausible",
+    "standard_primaries",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Primary parameters sampled in log space (positive quantities).
+LOG_PARAMETERS: Final = (
+    "BW", "EGPb", "Gb", "Ipb", "kabs", "kmax", "kmin", "Vg", "Vi", "Vmx", "Km0",
+    "k1", "k2", "p2u", "m1", "CL", "ki", "kp2", "kp3", "kd", "ksc", "ka1", "ka2",
+)  # fmt: skip
+#: Primary parameters that are fractions in (0, 1), sampled in logit space.
+LOGIT_PARAMETERS: Final = ("b", "d")
+#: Parameters identical in all 30 standard subjects; generated subjects keep them.
+CONSTANT_PARAMETERS: Final = ("HEb", "f", "ke1", "ke2", "Fsnc")
+
+_MAX_ROUNDS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class PlausibilityRules:
+    """Rejection rules for generated subjects (all 30 standard subjects pass them).
+
+    * fasting (basal steady-state) plasma glucose Gb within ``fasting_bg_mg_dl``;
+    * total daily insulin within ``tdi_u_per_kg_day``: typical type 1 doses are
+      0.4-1.0 U/kg/day (ADA Standards of Care, section 9), below 0.5 in partial
+      remission and 1.2-2 during puberty (ISPAD 2022, ch. 9, Cengiz et al.);
+      the standard 30 span 0.39-1.54;
+    * basal insulin within ``basal_u_per_kg_day`` (the standard 30: 0.17-0.63);
+    * a ``fasting_check_minutes`` run at basal with no food from the initial
+      state stays within ``max_fasting_drift_mg_dl`` of Gb (the steady state is
+      a real, stable steady state);
+    * always (preconditions of the steady-state equations, not tunable):
+      Gpb < ke2 (no renal excretion at fasting), EGPb > Fsnc (Vm0 > 0), Gtb > 0,
+      kmin < kmax and d < b (the shape of the gastric-emptying curve).
+    """
+
+    fasting_bg_mg_dl: tuple[float, float] = (70.0, 180.0)
+    tdi_u_per_kg_day: tuple[float, float] = (0.3, 2.0)
+    basal_u_per_kg_day: tuple[float, float] = (0.1, 1.0)
+    max_fasting_drift_mg_dl: float = 2.0
+    fasting_check_minutes: int = 1440
+
+    def __post_init__(self) -> None:
+        for name in ("fasting_bg_mg_dl", "tdi_u_per_kg_day", "basal_u_per_kg_day"):
+            lo, hi = getattr(self, name)
+            if not 0.0 <= lo < hi:
+                raise ValueError(f"{name} must be an increasing non-negative range")
+        if self.max_fasting_drift_mg_dl <= 0.0 or self.fasting_check_minutes < 0:
+            raise ValueError("the fasting check needs a positive drift and minutes >= 0")
+
+
+def derive_steady_state(primary: dict[str, FloatArray]) -> tuple[FloatArray, FloatArray]:
+    """Model parameters ``(N, N_PARAMS)`` and basal steady state ``(N, 13)`` from primaries.
+
+    Equations S1-S12 of docs/physiology.md (the basal steady state of the
+    model with no meal and the basal infusion u2ss; Dalla Man 2007 for the
+    glucose and insulin subsystems, the subcutaneous steady state of the 2008
+    T1DM model).  ``primary`` maps the names in :data:`LOG_PARAMETERS`,
+    :data:`LOGIT_PARAMETERS` and :data:`CONSTANT_PARAMETERS` to ``(N,)`` arrays.
+    """
+    p = primary
+    bw, vi, hep = p["BW"], p["Vi"], p["HEb"]
+    gpb = p["Gb"] * p["Vg"]  # S1
+    ib = p["Ipb"] / vi  # S2
+    m2 = 3.0 / 5.0 * p["CL"] / (hep * vi * bw)  # S3
+    m4 = 2.0 / 5.0 * p["CL"] / (vi * bw)  # S4
+    m30 = p["m1"] * hep / (1.0 - hep)  # S5
+    ilb = m2 * p["Ipb"] / (p["m1"] + m30)  # S6
+    u2ss = (m2 + m4) * p["Ipb"] - p["m1"] * ilb  # S7
+    isc1ss = u2ss / (p["ka1"] + p["kd"])  # S8
+    isc2ss = p["kd"] * isc1ss / p["ka2"]  # S9
+    gtb = (p["Fsnc"] - p["EGPb"] + p["k1"] * gpb) / p["k2"]  # S10
+    vm0 = (p["EGPb"] - p["Fsnc"]) * (p["Km0"] + gtb) / gtb  # S11
+    kp1 = p["EGPb"] + p["kp2"] * gpb + p["kp3"] * ib  # S12
+    n = bw.shape[0]
+    params = np.empty((n, N_PARAMS))
+    derived = {
+        "Ib": ib, "Vm0": vm0, "kp1": kp1, "m2": m2, "m4": m4, "m30": m30, "u2ss": u2ss,
+    }  # fmt: skip
+    for col in Param:
+        params[:, col] = derived[col.name] if col.name in derived else p[col.name]
+    x0 = np.zeros((n, N_STATES))
+    x0[:, State.G_P] = gpb
+    x0[:, State.G_T] = gtb
+    x0[:, State.I_P] = p["Ipb"]
+    x0[:, State.I_1] = ib
+    x0[:, State.I_D] = ib
+    x0[:, State.I_L] = ilb
+    x0[:, State.I_SC1] = isc1ss
+    x0[:, State.I_SC2] = isc2ss
+    x0[:, State.G_S] = gpb
+    return params, x0
+
+
+def standard_primaries() -> dict[str, FloatArray]:
+    """The primary parameters of the 30 standard subjects, ``(30,)`` arrays by name.
+
+    CL is the insulin clearance implied by each subject's published m4
+    (CL = m4 Vi BW / (2/5), inverting S4) rather than the CL column: they agree
+    for 29 subjects, while adult#004's published CL matches a body weight of
+    about 66.6 kg instead of its 63 kg (its m2 and m4 do not).  With this
+    choice S1-S12 reproduce every published parameter and initial state.
+    """
+    table = read_standard_table()
+    names = (*LOG_PARAMETERS, *LOGIT_PARAMETERS, *CONSTANT_PARAMETERS)
+    out = {k: np.array([float(v) for v in table[k]]) for k in names}
+    m4 = np.array([float(v) for v in table["m4"]])
+    out["CL"] = m4 * out["Vi"] * out["BW"] / (2.0 / 5.0)
+    return out
+
+
+def _to_unbounded(primary: dict[str, FloatArray]) -> FloatArray:
+    cols = [np.log(primary[k]) for k in LOG_PARAMETERS]
+    cols += [np.log(primary[k] / (1.0 - primary[k])) for k in LOGIT_PARAMETERS]
+    return np.column_stack(cols)
+
+
+def _from_unbounded(theta: FloatArray) -> dict[str, FloatArray]:
+    out: dict[str, FloatArray] = {}
+    for i, k in enumerate(LOG_PARAMETERS):
+        out[k] = np.exp(theta[:, i])
+    for j, k in enumerate(LOGIT_PARAMETERS):
+        out[k] = 1.0 / (1.0 + np.exp(-theta[:, len(LOG_PARAMETERS) + j]))
+    return out
+
+
+def _static_ok(cohort: Cohort, rules: PlausibilityRules) -> npt.NDArray[np.bool_]:
+    """The rules that need no simulation, read from the cohort's arrays alone."""
+    prm = cohort.parameters
+    x0 = cohort.initial_state
+    bw = prm[:, Param.BW]
+    gpb = x0[:, State.G_P]
+    gb = gpb / prm[:, Param.Vg]
+    egpb = prm[:, Param.kp1] - prm[:, Param.kp2] * gpb - prm[:, Param.kp3] * prm[:, Param.Ib]
+    tdi_per_kg = cohort.total_daily_insulin_u / bw
+    basal_per_kg = cohort.basal_rate_u_per_h * 24.0 / bw
+    with np.errstate(invalid="ignore"):
+        ok = _within(gb, rules.fasting_bg_mg_dl)
+        ok &= _within(tdi_per_kg, rules.tdi_u_per_kg_day)
+        ok &= _within(basal_per_kg, rules.basal_u_per_kg_day)
+        ok &= gpb < prm[:, Param.ke2]
+        ok &= egpb > prm[:, Param.Fsnc]
+        ok &= x0[:, State.G_T] > 0.0
+        ok &= prm[:, Param.kmin] < prm[:, Param.kmax]
+        ok &= prm[:, Param.d] < prm[:, Param.b]
+    ok &= np.isfinite(prm).all(axis=1) & np.isfinite(x0).all(axis=1)
+    ok &= np.isfinite(cohort.total_daily_insulin_u)
+    return ok
+
+
+def _within(values: FloatArray, bounds: tuple[float, float]) -> npt.NDArray[np.bool_]:
+    return (bounds[0] <= values) & (values <= bounds[1])
+
+
+def plausible(
+    cohort: Cohort, rules: PlausibilityRules | None = None, *, backend: Backend | None = None
+) -> npt.NDArray[np.bool_]:
+    """Which subjects of ``cohort`` pass ``rules`` (all of them, including the fasting run)."""
+    rules = PlausibilityRules() if rules is None else rules
+    ok = _static_ok(cohort, rules)
+    if rules.fasting_check_minutes > 0 and ok.any():
+        rows = np.flatnonzero(ok)
+        drift = _fasting_drift(cohort.take(rows), rules.fasting_check_minutes, backend)
+        ok[rows] = drift <= rules.max_fasting_drift_mg_dl
+    return ok
+
+
+def _fasting_drift(cohort: Cohort, minutes: int, backend: Backend | None) -> FloatArray:
+    """Largest |Gp/Vg - Gb| over a fasting run at basal (mg/dL); inf if the state blew up."""
+    rows = np.arange(len(cohort))
+    drift = np.full(len(cohort), np.inf)
+    while rows.size:
+        batch = PatientBatch(cohort.take(rows), backend=backend)
+        gb = batch.bg_mg_dl
+        basal = batch.basal_u_per_min[:, None]
+        chunk = 60  # minutes per call: bounded memory for per-patient inputs
+        try:
+            for start in range(0, minutes, chunk):
+                m = min(chunk, minutes - start)
+                batch.run(np.zeros(m), np.repeat(basal, m, axis=1))
+        except NonFiniteStateError:
+            # Drop the patients whose state blew up (they keep drift = inf), rerun the rest.
+            rows = rows[batch.nonfinite_minute < 0]
+            continue
+        s = batch.summary()
+        drift[rows] = np.maximum(np.abs(s.bg_max_mg_dl - gb), np.abs(s.bg_min_mg_dl - gb))
+        break
+    return drift
+
+
+def generate_population(
+    n: int,
+    rng: np.random.Generator,
+    *,
+    groups: tuple[str, ...] = AGE_GROUPS,
+    spread: float = 1.0,
+    rules: PlausibilityRules | None = None,
+    name_prefix: str = "pop",
+    backend: Backend | None = None,
+) -> Cohort:
+    """``n`` plausible subjects sampled around the standard subjects of ``groups``.
+
+    Names are ``{name_prefix}{i:05d}`` (i from 1); ``Cohort.parents`` names the
+    standard subject each was sampled around.  ``spread`` scales the
+    perturbation (1 = the age group's covariance, see the module docstring).
+    """
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError("rng must be a numpy.random.Generator (e.g. np.random.default_rng(seed))")
+    if not groups or any(g not in AGE_GROUPS for g in groups):
+        raise InputError(f"unknown age group in {groups!r}", field="groups", allowed=", ".join(AGE_GROUPS))
+    if not spread > 0.0:
+        raise ValueError(f"spread must be > 0, got {spread!r}")
+    rules = PlausibilityRules() if rules is None else rules
+
+    standard = load_cohort()
+    primary = standard_primaries()
+    theta = _to_unbounded(primary)
+    group_of = np.array(standard.age_groups)
+    # Per age group: centred data matrix D (n_g x K) so that D.T z / sqrt(n_g - 1)
+    # has the group's sample covariance for z ~ N(0, I).
+    centred: dict[str, FloatArray] = {}
+    for g in AGE_GROUPS:
+        rows = theta[group_of == g]
+        centred[g] = (rows - rows.mean(axis=0)) / np.sqrt(rows.shape[0] - 1)
+    eligible = np.flatnonzero(np.isin(group_of, groups))
+    tdi_std = standard.total_daily_insulin_u
+    basal_std = standard.basal_rate_u_per_h
+
+    accepted: list[Cohort] = []
+    n_accepted = 0
+    for _ in range(_MAX_ROUNDS):
+        want = n - n_accepted
+        size = max(16, int(want * 1.25) + 8)
+        parents = eligible[rng.integers(0, eligible.size, size=size)]
+        cand = np.empty((size, theta.shape[1]))
+        for g in AGE_GROUPS:
+            sel = np.flatnonzero(group_of[parents] == g)
+            if sel.size == 0:
+                continue
+            d = centred[g]
+            z = rng.standard_normal((sel.size, d.shape[0]))
+            bandwidth = spread / np.sqrt(d.shape[0])
+            cand[sel] = theta[parents[sel]] + bandwidth * (z @ d)
+        prim = _from_unbounded(cand)
+        for k in CONSTANT_PARAMETERS:
+            prim[k] = primary[k][parents]
+        with np.errstate(all="ignore"):
+            params, x0 = derive_steady_state(prim)
+        basal = u_per_min_to_u_per_h(pmol_per_kg_to_u(params[:, Param.u2ss], prim["BW"]))
+        with np.errstate(all="ignore"):
+            tdi = tdi_std[parents] * basal / basal_std[parents]
+        with np.errstate(all="ignore"):
+            scale = tdi_std[parents] / tdi
+        finite = np.flatnonzero(np.isfinite(params).all(axis=1) & np.isfinite(scale))
+        if finite.size == 0:
+            continue
+        candidates = Cohort(
+            names=tuple(f"candidate{i}" for i in range(finite.size)),
+            age_groups=tuple(str(group_of[parents[r]]) for r in finite),
+            parents=tuple(standard.names[parents[r]] for r in finite),
+            parameters=params[finite],
+            initial_state=x0[finite],
+            carb_ratio_g_per_u=standard.carb_ratio_g_per_u[parents[finite]] * scale[finite],
+            correction_factor_mg_dl_per_u=standard.correction_factor_mg_dl_per_u[parents[finite]]
+            * scale[finite],
+            total_daily_insulin_u=tdi[finite],
+            age_years=standard.age_years[parents[finite]],
+        )
+        keep = np.flatnonzero(plausible(candidates, rules, backend=backend))
+        if keep.size == 0:
+            continue
+        batch = candidates.take(keep)
+        take = min(len(batch), want)
+        accepted.append(batch.take(np.arange(take)))
+        n_accepted += take
+        if n_accepted == n:
+            break
+    else:
+        raise InputError(
+            f"only {n_accepted} of {n} candidates passed the plausibility rules "
+            f"after {_MAX_ROUNDS} rounds",
+            field="rules",
+            allowed="rules that the standard subjects' neighbourhood can satisfy",
+        )
+    width = max(5, len(str(n)))
+    return Cohort(
+        names=tuple(f"{name_prefix}{i + 1:0{width}d}" for i in range(n)),
+        age_groups=tuple(g for c in accepted for g in c.age_groups),
+        parents=tuple(p for c in accepted for p in c.parents),
+        parameters=np.concatenate([c.parameters for c in accepted]),
+        initial_state=np.concatenate([c.initial_state for c in accepted]),
+        carb_ratio_g_per_u=np.concatenate([c.carb_ratio_g_per_u for c in accepted]),
+        correction_factor_mg_dl_per_u=np.concatenate(
+            [c.correction_factor_mg_dl_per_u for c in accepted]
+        ),
+        total_daily_insulin_u=np.concatenate([c.total_daily_insulin_u for c in accepted]),
+        age_years=np.concatenate([c.age_years for c in accepted]),
+    )

@@ -1,0 +1,250 @@
+"""The batched simulator: backends, stepping API, records, errors and input checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pumplab.errors import InputError, NonFiniteStateError
+from pumplab.physiology import (
+    PatientBatch,
+    State,
+    ValidityFlag,
+    load_cohort,
+    simulate,
+)
+
+M = 360  # minutes in the short scenarios below
+
+
+def _inputs(n: int, minutes: int = M, overdose_u: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Basal for every patient, a 60 g meal at minute 30 with a 6 U bolus, optional overdose."""
+    cohort = load_cohort()
+    carbs = np.zeros((n, minutes))
+    insulin = np.tile(cohort.basal_u_per_min[:n, None], (1, minutes))
+    carbs[:, 30] = 60.0
+    insulin[:, 30] += 6.0
+    insulin[:, 40] += overdose_u
+    return carbs, insulin
+
+
+def test_numba_and_numpy_backends_agree_on_all_30_subjects() -> None:
+    """Both backends give the same traces to 1e-9 relative (tanh may differ in the last bit)."""
+    cohort = load_cohort()
+    carbs, insulin = _inputs(30, overdose_u=40.0)
+    a = simulate(cohort, carbs, insulin, trace_gsub=True, backend="numba")
+    b = simulate(cohort, carbs, insulin, trace_gsub=True, backend="numpy")
+    assert a.bg_mg_dl is not None and b.bg_mg_dl is not None
+    np.testing.assert_allclose(a.bg_mg_dl, b.bg_mg_dl, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(a.gsub_mg_dl, b.gsub_mg_dl, rtol=1e-9, atol=1e-9)  # type: ignore[arg-type]
+    np.testing.assert_allclose(a.final_state, b.final_state, rtol=1e-9, atol=1e-9)
+
+
+def test_numba_and_numpy_backends_keep_the_same_record() -> None:
+    """Severe-hypo minutes and validity flags are identical across backends."""
+    cohort = load_cohort()
+    carbs, insulin = _inputs(30, overdose_u=40.0)
+    a = simulate(cohort, carbs, insulin, trace_bg=False, backend="numba").summary
+    b = simulate(cohort, carbs, insulin, trace_bg=False, backend="numpy").summary
+    assert np.array_equal(a.first_severe_hypo_minute, b.first_severe_hypo_minute)
+    assert np.array_equal(a.validity_flags, b.validity_flags)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_stepping_minute_by_minute_equals_one_whole_run(backend: str) -> None:
+    """PatientBatch.step over M minutes gives bit-identical glucose and state to simulate()."""
+    cohort = load_cohort().select(["adult#002", "child#004", "adolescent#007"])
+    carbs, insulin = _inputs(3)
+    whole = simulate(cohort, carbs, insulin, trace_gsub=True, backend=backend)  # type: ignore[arg-type]
+    batch = PatientBatch(cohort, backend=backend)  # type: ignore[arg-type]
+    bg = [batch.bg_mg_dl]
+    gsub = [batch.gsub_mg_dl]
+    for m in range(M):
+        batch.step(carbs[:, m], insulin[:, m])
+        bg.append(batch.bg_mg_dl)
+        gsub.append(batch.gsub_mg_dl)
+    assert np.array_equal(np.array(bg).T, whole.bg_mg_dl)
+    assert np.array_equal(np.array(gsub).T, whole.gsub_mg_dl)
+    assert np.array_equal(batch.state, whole.final_state)
+    assert np.array_equal(batch.summary().bg_mean_mg_dl, whole.summary.bg_mean_mg_dl)
+
+
+def test_shared_inputs_broadcast_like_per_patient_copies() -> None:
+    """(M,) inputs give the same result as the same row repeated for every patient."""
+    cohort = load_cohort().select(["adult#001", "adult#005"])
+    carbs = np.zeros(M)
+    carbs[10] = 50.0
+    insulin = np.full(M, 0.02)
+    shared = simulate(cohort, carbs, insulin)
+    tiled = simulate(cohort, np.tile(carbs, (2, 1)), np.tile(insulin, (2, 1)))
+    assert np.array_equal(shared.bg_mg_dl, tiled.bg_mg_dl)  # type: ignore[arg-type]
+
+
+def test_patients_are_independent_of_their_batch() -> None:
+    """A patient simulated alone gets exactly the numbers it gets inside the cohort."""
+    cohort = load_cohort()
+    carbs, insulin = _inputs(30)
+    together = simulate(cohort, carbs, insulin)
+    i = cohort.index("child#009")
+    alone = simulate(cohort.select(["child#009"]), carbs[i : i + 1], insulin[i : i + 1])
+    assert np.array_equal(together.bg_mg_dl[i], alone.bg_mg_dl[0])  # type: ignore[index]
+
+
+def test_basal_only_run_stays_at_the_fasting_steady_state() -> None:
+    """24 h of basal and no food keeps every standard subject within 0.01 mg/dL of Gb."""
+    cohort = load_cohort()
+    insulin = np.tile(cohort.basal_u_per_min[:, None], (1, 1440))
+    result = simulate(cohort, np.zeros(1440), insulin)
+    bg = result.bg_mg_dl
+    assert bg is not None
+    assert np.abs(bg - bg[:, :1]).max() < 0.01
+
+
+def test_trace_starts_with_the_initial_state() -> None:
+    """Column 0 of the trace is Gp/Vg of the published initial state (Gb)."""
+    cohort = load_cohort()
+    result = simulate(cohort, np.zeros(5), np.zeros(5), trace_gsub=True)
+    gb = cohort.initial_state[:, State.G_P] / cohort.parameters[:, 7]
+    assert np.array_equal(result.bg_mg_dl[:, 0], gb)  # type: ignore[index]
+    assert result.bg_mg_dl.shape == (30, 6)  # type: ignore[union-attr]
+
+
+def test_summary_mean_min_max_cover_every_trace_row() -> None:
+    """RunSummary mean/min/max equal those of the full trace, minute 0 included."""
+    cohort = load_cohort()
+    carbs, insulin = _inputs(30)
+    result = simulate(cohort, carbs, insulin)
+    bg = result.bg_mg_dl
+    assert bg is not None
+    np.testing.assert_allclose(result.summary.bg_mean_mg_dl, bg.mean(axis=1), rtol=1e-12)
+    assert np.array_equal(result.summary.bg_min_mg_dl, bg.min(axis=1))
+    assert np.array_equal(result.summary.bg_max_mg_dl, bg.max(axis=1))
+
+
+def test_massive_overdose_stays_finite_and_records_severe_hypo() -> None:
+    """300 U drives BG to the zero gate without NaN; the first minute < 40 is recorded."""
+    cohort = load_cohort().select(["adult#001", "child#001"])
+    carbs, insulin = _inputs(2, minutes=1440, overdose_u=300.0)
+    result = simulate(cohort, carbs, insulin, trace_gsub=True)
+    bg = result.bg_mg_dl
+    assert bg is not None
+    assert np.isfinite(bg).all() and np.isfinite(result.final_state).all()
+    first = np.argmax(bg < 40.0, axis=1)
+    assert np.array_equal(result.summary.first_severe_hypo_minute, first)
+    assert (bg.min(axis=1) < 1.0).all() and (bg.min(axis=1) > -1.0).all()
+
+
+def test_overdose_sets_validity_flags() -> None:
+    """A run reaching Gp <= 0 is flagged SEVERE_HYPOGLYCAEMIA and STATE_AT_ZERO."""
+    cohort = load_cohort().select(["adult#001"])
+    carbs, insulin = _inputs(1, minutes=1440, overdose_u=300.0)
+    summary = simulate(cohort, carbs, insulin, trace_bg=False).summary
+    flags = ValidityFlag(int(summary.validity_flags[0]))
+    assert ValidityFlag.SEVERE_HYPOGLYCAEMIA in flags and ValidityFlag.STATE_AT_ZERO in flags
+    assert summary.outside_validated_range[0]
+
+
+def test_normal_day_stays_inside_the_validated_range() -> None:
+    """A meal with a matched bolus leaves adult#001 unflagged, with no severe-hypo minute."""
+    cohort = load_cohort().select(["adult#001"])
+    carbs, insulin = _inputs(1)
+    summary = simulate(cohort, carbs, insulin, trace_bg=False).summary
+    assert summary.validity_flags[0] == 0
+    assert summary.first_severe_hypo_minute[0] == -1
+
+
+def test_very_high_glucose_sets_the_above_range_flag() -> None:
+    """Eating 1000 g with no insulin takes plasma glucose above 600 mg/dL and flags it."""
+    cohort = load_cohort().select(["adolescent#003"])
+    carbs = np.zeros(1440)
+    carbs[0] = 1000.0
+    summary = simulate(cohort, carbs, np.zeros(1440), trace_bg=False).summary
+    assert summary.bg_max_mg_dl[0] > 600.0
+    assert ValidityFlag.ABOVE_RANGE in ValidityFlag(int(summary.validity_flags[0]))
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_non_finite_state_raises_naming_patient_and_minute(backend: str) -> None:
+    """An overflowing dose makes the state infinite: NonFiniteStateError names patient, minute."""
+    cohort = load_cohort().select(["adult#001", "adult#002"])
+    batch = PatientBatch(cohort, backend=backend)  # type: ignore[arg-type]
+    batch.step([0.0, 0.0], [0.0, 0.0])
+    with pytest.raises(NonFiniteStateError, match=r"adult#002.*minute 2"):
+        batch.step([0.0, 0.0], [0.0, 1e308])
+
+
+def test_batch_refuses_to_continue_after_a_non_finite_state() -> None:
+    """After a NonFiniteStateError every further step raises too."""
+    batch = PatientBatch(load_cohort().select(["adult#001"]))
+    with pytest.raises(NonFiniteStateError):
+        batch.step([0.0], [1e308])
+    with pytest.raises(NonFiniteStateError):
+        batch.step([0.0], [0.0])
+
+
+@pytest.mark.parametrize("bad", [-1.0, np.nan, np.inf])
+def test_bad_input_value_raises_input_error_naming_patient_and_minute(bad: float) -> None:
+    """Negative, NaN or infinite inputs raise InputError naming field, patient and minute."""
+    batch = PatientBatch(load_cohort().select(["adult#001", "child#002"]))
+    batch.step([0.0, 0.0], [0.0, 0.0])
+    with pytest.raises(InputError, match=r"insulin_u.*child#002 at minute 1"):
+        batch.step([0.0, 0.0], [0.0, bad])
+    assert batch.minute == 1
+
+
+def test_bad_input_in_a_whole_run_names_the_minute() -> None:
+    """simulate() rejects a negative carb value and names its minute."""
+    carbs = np.zeros(10)
+    carbs[7] = -5.0
+    with pytest.raises(InputError, match=r"carbs_g.*minute 7"):
+        simulate(load_cohort().select(["adult#001"]), carbs, np.zeros(10))
+
+
+def test_wrong_input_shape_raises_value_error() -> None:
+    """Inputs whose shape fits neither (N,) nor a scalar are a programming error."""
+    batch = PatientBatch(load_cohort().select(["adult#001", "adult#002"]))
+    with pytest.raises(ValueError, match="shape"):
+        batch.step(np.zeros(3), np.zeros(2))
+
+
+def test_mismatched_run_lengths_raise_value_error() -> None:
+    """carbs_g and insulin_u covering different numbers of minutes are refused."""
+    with pytest.raises(ValueError, match="minutes"):
+        simulate(load_cohort().select(["adult#001"]), np.zeros(10), np.zeros(11))
+
+
+def test_unknown_backend_raises_value_error() -> None:
+    """Only 'numba' and 'numpy' are backends."""
+    with pytest.raises(ValueError, match="backend"):
+        PatientBatch(load_cohort(), backend="fortran")  # type: ignore[arg-type]
+
+
+def test_environment_variable_selects_the_numpy_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PUMPLAB_NO_NUMBA=1 makes numpy the default backend."""
+    monkeypatch.setenv("PUMPLAB_NO_NUMBA", "1")
+    assert PatientBatch(load_cohort()).backend == "numpy"
+    monkeypatch.delenv("PUMPLAB_NO_NUMBA")
+    assert PatientBatch(load_cohort()).backend == "numba"
+
+
+def test_minute_counter_advances_per_step_and_per_run() -> None:
+    """minute counts the minutes simulated by step() and run() together."""
+    batch = PatientBatch(load_cohort().select(["adult#001"]))
+    batch.step(0.0, 0.0)
+    batch.run(np.zeros(9), np.zeros(9))
+    assert batch.minute == 10
+
+
+def test_meal_raises_glucose_and_bolus_brings_it_back() -> None:
+    """A 60 g meal raises adult#001's BG by > 30 mg/dL; with a bolus the peak is lower."""
+    cohort = load_cohort().select(["adult#001"])
+    carbs = np.zeros(M)
+    carbs[30] = 60.0
+    basal = np.full(M, cohort.basal_u_per_min[0])
+    bolus = basal.copy()
+    bolus[30] += 6.0
+    no_bolus = simulate(cohort, carbs, basal).bg_mg_dl
+    with_bolus = simulate(cohort, carbs, bolus).bg_mg_dl
+    assert no_bolus is not None and with_bolus is not None
+    assert no_bolus.max() > no_bolus[0, 0] + 30.0
+    assert with_bolus.max() < no_bolus.max()

@@ -1,0 +1,181 @@
+"""Durable state: the pump rebuilds itself from its history at start (issue 5)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+from pumpkit import APP, SERIAL, bench, motor_u
+
+from pumplab.clock import MS_PER_MINUTE
+from pumplab.devices.history import HistoryRecord, JSONValue, MemoryHistory, SqliteHistory
+from pumplab.devices.pump import AlarmCode, PumpPhase, PumpSettings, ScreenKind, ui
+from pumplab.errors import HistoryError
+from pumplab.link.messages import (
+    Ack,
+    BolusCommand,
+    Nak,
+    NakReason,
+    ReadStatusCommand,
+    StatusReport,
+    SuspendCommand,
+    TempBasalCommand,
+)
+
+
+def test_boot_record_holds_the_full_settings_and_changes_are_replayed() -> None:
+    """Settings changed on the keys and a pairing survive a restart exactly."""
+    b = bench(pair=False)
+    assert ui.set_max_bolus(b.pump, 6.5).done
+    assert ui.pair(b.pump, APP, "controller").done
+    before = b.pump.settings
+    boot = b.kinds("boot")[0]
+    assert isinstance(boot["settings"], dict) and boot["settings"]["max_bolus_u"] == 10.0
+    b.restart()
+    assert b.pump.settings == before
+    assert b.kinds("boot")[-1]["recovered"] is True
+
+
+def test_interrupted_bolus_is_never_redelivered_and_the_remainder_is_alarmed() -> None:
+    """A bolus cut by a restart is ended 'interrupted', reported in a recovery record, alarmed."""
+    b = bench()
+    ui.manual_bolus(b.pump, 5.0)
+    b.run_min(0.5)
+    report = b.restart()
+    assert b.pump.boot_report is not None
+    assert b.pump.boot_report.interrupted_bolus_id == 1
+    assert b.pump.boot_report.undelivered_u == pytest.approx(4.25)
+    recovery = b.kinds("recovery")[-1]
+    assert recovery == {"interrupted_bolus_id": 1, "requested_u": 5.0, "delivered_u": 0.75,
+                        "undelivered_u": 4.25}
+    assert b.kinds("bolus_end")[-1]["reason"] == "interrupted"
+    assert b.pump.screen.value == AlarmCode.BOLUS_INTERRUPTED.value
+    b.run_min(30)
+    assert motor_u(b, what="bolus") == pytest.approx(0.75)
+    assert report is b.pump
+
+
+def test_temp_basal_running_at_restart_is_cancelled_with_an_alert() -> None:
+    """Decision: a temp basal is not resumed after a restart; scheduled basal takes over."""
+    b = bench()
+    assert ui.set_temp_basal(b.pump, rate_u_per_h=2.0, duration_min=120).done
+    b.run_min(30)
+    b.restart()
+    assert b.kinds("temp_basal_end")[-1]["reason"] == "interrupted"
+    assert AlarmCode.TEMP_BASAL_CANCELLED in {a.code for a in b.pump.alarms}
+    b.run_min(60)
+    assert motor_u(b) == pytest.approx(1.0 + 1.0, abs=0.03)
+
+
+def test_suspend_survives_a_restart() -> None:
+    """A pump suspended on the keys is still suspended after a restart."""
+    b = bench()
+    ui.suspend(b.pump)
+    b.restart()
+    b.run_min(60)
+    assert b.pump.status().suspended and motor_u(b) == 0.0
+
+
+def test_radio_suspend_limit_survives_a_restart() -> None:
+    """The auto-resume time of a radio suspend is kept across a restart."""
+    b = bench()
+    b.send(APP, SuspendCommand(command_id=1))
+    b.run_min(60)
+    b.restart()
+    b.run_min(59)
+    assert b.pump.status().suspended
+    b.run_min(2)
+    assert not b.pump.status().suspended
+
+
+def test_limit_windows_survive_a_restart() -> None:
+    """Insulin delivered before a restart still counts toward the hourly max after it."""
+    b = bench(settings=PumpSettings(max_hourly_u=4.0))
+    assert isinstance(b.send(APP, BolusCommand(3.5, command_id=1)), Ack)
+    b.run_min(5)
+    b.restart()
+    reply = b.send(APP, BolusCommand(1.0, command_id=2))
+    assert isinstance(reply, Nak) and reply.reason is NakReason.MAX_HOURLY
+
+
+def test_clock_and_reservoir_survive_a_restart() -> None:
+    """The user clock offset and the reservoir level come back from the log."""
+    b = bench(reservoir_u=100.0)
+    ui.set_time(b.pump, 8, 15)
+    b.run_min(60)
+    clock, reservoir = b.pump.user_clock_ms, b.pump.status().reservoir_u
+    b.restart()
+    assert b.pump.user_clock_ms == clock and b.pump.status().reservoir_u == reservoir
+
+
+def _tamper(path: Path, seq: int) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE records SET data = ? WHERE seq = ?", ('{"units":999.0}', seq))
+
+
+def test_pump_refuses_delivery_on_a_history_that_fails_verification(tmp_path: Path) -> None:
+    """A tampered log: no delivery, dose commands NAKed HISTORY_UNVERIFIED, an alarm screen."""
+    path = tmp_path / "pump.sqlite"
+    b = bench(history=SqliteHistory(path, device_serial=SERIAL))
+    b.run_min(30)
+    b.pump.stop()
+    b.history.close()
+    _tamper(path, 2)
+    b.history = SqliteHistory(path, device_serial=SERIAL)
+    b.restart()
+    report = b.pump.boot_report
+    assert report is not None and not report.verified and "record 2" in report.reason
+    assert b.pump.phase is PumpPhase.UNVERIFIED
+    assert b.pump.screen.kind is ScreenKind.ALARM
+    assert "pumplab history verify" in " ".join(b.pump.screen.lines)
+    count = len(b.history.records())
+    reply = b.send(APP, BolusCommand(1.0, command_id=1))
+    assert isinstance(reply, Nak) and reply.reason is NakReason.HISTORY_UNVERIFIED
+    assert isinstance(b.send(APP, ReadStatusCommand()), StatusReport)
+    delivered = motor_u(b)
+    b.run_min(120)
+    assert motor_u(b) == delivered and len(b.history.records()) == count
+    assert not ui.clear_alarm(b.pump).done
+
+
+class FailingHistory(MemoryHistory):
+    """A memory history whose appends start failing after ``ok`` records (a full disk)."""
+
+    def __init__(self, ok: int) -> None:
+        super().__init__()
+        self.ok = ok
+
+    def append(self, kind: str, data: Mapping[str, JSONValue], *, device_time_ms: int,
+               clock_ms: int) -> HistoryRecord:
+        if len(self.records()) >= self.ok:
+            raise HistoryError("disk full")
+        return super().append(kind, data, device_time_ms=device_time_ms, clock_ms=clock_ms)
+
+
+def test_a_failed_append_stops_delivery() -> None:
+    """When the history cannot be written the pump stops delivering and alarms."""
+    b = bench(history=FailingHistory(ok=20))
+    b.run_min(24 * 60)
+    assert b.pump.phase is PumpPhase.HALTED
+    assert b.pump.screen.value == AlarmCode.HISTORY_FAILURE.value
+    recorded = sum(1 for r in b.history.records() if r.kind == "stroke")
+    assert len(b.motor.strokes) == recorded < 20
+    assert isinstance(b.send(APP, TempBasalCommand(rate_u_per_h=1.0, duration_min=30,
+                                                   command_id=1)), Nak)
+
+
+def test_device_time_must_not_go_back_across_a_restart() -> None:
+    """Starting a pump whose clock is behind its log is a programming error."""
+    from pumplab.clock import EventClock
+    from pumplab.devices.pump import Pump, RecordingMotor
+    from pumplab.link.memory import InMemoryLink
+
+    b = bench()
+    b.run_min(10)
+    clock = EventClock(5 * MS_PER_MINUTE)
+    pump = Pump(serial=SERIAL, clock=clock, link=InMemoryLink(clock), history=b.history,
+                motor=RecordingMotor(clock))
+    with pytest.raises(ValueError, match="never go back"):
+        pump.start()

@@ -1,0 +1,225 @@
+"""The safety gate: limits on delivery and on withholding, refused on arrival or stopped
+mid-delivery, the same gate on every path; legacy mode enforces only the x23's own limits."""
+
+from __future__ import annotations
+
+import pytest
+from pumpkit import APP, ATTACKER, REMOTE, bench, motor_u
+
+from pumplab.devices.pump import AlarmCode, PumpSettings, Rule, SafetyGate, ui
+from pumplab.devices.pump.access import ProtocolMode
+from pumplab.devices.pump.delivery import Origin
+from pumplab.devices.pump.safety import LEGACY_RULES, SECURE_RULES
+from pumplab.link.messages import (
+    Ack,
+    BolusCommand,
+    Nak,
+    NakReason,
+    RemoteBolusCommand,
+    SuspendCommand,
+    TempBasalCommand,
+    WakeupCommand,
+)
+
+
+def last_command(b: object) -> dict[str, object]:
+    return b.kinds("command")[-1]  # type: ignore[attr-defined, no-any-return]
+
+
+def test_mode_rule_sets_differ_only_in_which_rules_are_on() -> None:
+    """Legacy enforces max bolus and max basal only; secure enforces every rule."""
+    assert LEGACY_RULES == {Rule.MAX_BOLUS, Rule.MAX_BASAL}
+    assert SECURE_RULES == set(Rule)
+    assert SafetyGate(ProtocolMode.LEGACY).rules == LEGACY_RULES
+
+
+def test_bolus_above_max_bolus_is_rejected_on_arrival_never_shrunk() -> None:
+    """A 12-U bolus with max bolus 10 U is refused with MAX_BOLUS and recorded; nothing goes out."""
+    b = bench()
+    reply = b.send(APP, BolusCommand(12.0, command_id=1))
+    assert isinstance(reply, Nak) and reply.reason is NakReason.MAX_BOLUS
+    rec = last_command(b)
+    assert rec["outcome"] == "rejected" and rec["reason"] == "max_bolus"
+    b.run_min(10)
+    assert motor_u(b, what="bolus") == 0.0
+
+
+def test_temp_basal_above_max_basal_is_rejected() -> None:
+    """A 3 U/h temp with max basal 2 U/h is refused with MAX_BASAL."""
+    b = bench()
+    reply = b.send(APP, TempBasalCommand(rate_u_per_h=3.0, duration_min=30, command_id=1))
+    assert isinstance(reply, Nak) and reply.reason is NakReason.MAX_BASAL
+
+
+def test_percent_temp_is_checked_against_the_highest_scheduled_rate() -> None:
+    """200 % of a pattern peaking at 1.5 U/h would be 3 U/h: above max basal 2, refused."""
+    b = bench(settings=PumpSettings(pattern_standard=((0, 0.5), (600, 1.5))))
+    reply = b.send(APP, TempBasalCommand(percent=200, duration_min=30, command_id=1))
+    assert isinstance(reply, Nak) and reply.reason is NakReason.MAX_BASAL
+
+
+def test_hourly_limit_rejects_a_bolus_on_arrival() -> None:
+    """With 4 U delivered this hour and a 5-U hourly max, a 2-U bolus is refused."""
+    b = bench(settings=PumpSettings(max_hourly_u=5.0))
+    assert isinstance(b.send(APP, BolusCommand(4.0, command_id=1)), Ack)
+    b.run_min(5)
+    reply = b.send(APP, BolusCommand(2.0, command_id=2))
+    assert isinstance(reply, Nak) and reply.reason is NakReason.MAX_HOURLY
+
+
+def test_hourly_limit_reached_during_a_square_wave_stops_it_with_an_alarm() -> None:
+    """A square wave accepted under the limit is stopped when basal + square reach it."""
+    b = bench(settings=PumpSettings(max_hourly_u=3.0))
+    assert ui.manual_bolus(b.pump, 1.5).done
+    b.run_min(2)
+    assert ui.square_bolus(b.pump, 2.9, 120).done  # 1.45 U in its first hour: accepted
+    b.run_min(180)
+    end = b.kinds("bolus_end")[-1]
+    assert end["reason"] == "limit"
+    assert AlarmCode.LIMIT_REACHED in {a.code for a in b.pump.alarms}
+    times = [s.at_ms for s in b.motor.strokes]
+    for t in times:  # the motor record never shows more than 3 U in any rolling hour
+        assert sum(25 for u in times if t - 3_600_000 < u <= t) <= 3000
+
+
+def test_daily_limit_rejects_a_bolus_beyond_it() -> None:
+    """With a 20-U daily max, boluses are refused once the last 24 h would exceed it."""
+    b = bench(settings=PumpSettings(max_daily_u=20.0, max_hourly_u=60.0, max_bolus_u=10.0))
+    assert ui.manual_bolus(b.pump, 10.0).done
+    b.run_min(60)
+    assert ui.manual_bolus(b.pump, 8.0).done
+    b.run_min(60)
+    result = ui.manual_bolus(b.pump, 2.0)
+    assert not result.done and "max_daily" in result.message
+
+
+def test_max_iob_limits_controller_boluses_but_not_the_users() -> None:
+    """Active insulin + a controller bolus above max IOB is refused; the same by keys is not."""
+    b = bench(settings=PumpSettings(max_iob_u=3.0, pattern_standard=((0, 0.5),)))
+    reply = b.send(APP, BolusCommand(3.5, command_id=1))
+    assert isinstance(reply, Nak) and reply.reason is NakReason.MAX_IOB
+    assert ui.manual_bolus(b.pump, 3.5).done
+
+
+def test_max_iob_stops_a_controller_temp_basal_mid_delivery() -> None:
+    """A controller high temp accepted under max IOB is stopped when IOB reaches it."""
+    b = bench(settings=PumpSettings(max_iob_u=2.0, max_basal_u_per_h=2.0,
+                                    pattern_standard=((0, 0.5),)))
+    reply = b.send(APP, TempBasalCommand(rate_u_per_h=2.0, duration_min=60, command_id=1))
+    assert isinstance(reply, Ack)
+    assert ui.manual_bolus(b.pump, 1.5).done  # the user raises active insulin
+    b.run_min(60)
+    assert b.kinds("temp_basal_end")[-1]["reason"] == "limit"
+
+
+def test_remote_boluses_are_capped_per_hour_in_secure_mode() -> None:
+    """With a 2-U remote cap, a second 1.5-U remote bolus within the hour is refused."""
+    b = bench(settings=PumpSettings(remote_max_u_per_h=2.0))
+    assert isinstance(b.send(REMOTE, RemoteBolusCommand(1.5, command_id=1)), Ack)
+    b.run_min(5)
+    reply = b.send(REMOTE, RemoteBolusCommand(1.5, command_id=2))
+    assert isinstance(reply, Nak) and reply.reason is NakReason.REMOTE_HOURLY_CAP
+
+
+def test_legacy_gate_enforces_only_max_bolus_and_max_basal() -> None:
+    """Legacy: boluses beyond the (secure) hourly max go through; above max bolus do not."""
+    b = bench("legacy", settings=PumpSettings(max_hourly_u=2.0))
+    b.send(ATTACKER, WakeupCommand(30))
+    assert isinstance(b.send(ATTACKER, BolusCommand(10.0)), Ack)
+    b.run_min(6)
+    assert isinstance(b.send(ATTACKER, BolusCommand(10.0)), Ack)
+    b.run_min(6)
+    assert motor_u(b, what="bolus") == pytest.approx(20.0)
+    reply = b.send(ATTACKER, BolusCommand(10.5))
+    assert isinstance(reply, Nak) and reply.reason is NakReason.MAX_BOLUS
+
+
+def test_radio_zero_temp_longer_than_the_withholding_limit_is_rejected() -> None:
+    """A 0 U/h temp for 3 h from the air (limit 2 h) is refused with WITHHOLD_LIMIT."""
+    b = bench()
+    reply = b.send(APP, TempBasalCommand(rate_u_per_h=0.0, duration_min=180, command_id=1))
+    assert isinstance(reply, Nak) and reply.reason is NakReason.WITHHOLD_LIMIT
+    assert isinstance(b.send(APP, TempBasalCommand(rate_u_per_h=0.0, duration_min=120,
+                                                   command_id=2)), Ack)
+
+
+def test_a_zero_temp_on_the_keys_is_not_limited() -> None:
+    """The user may stop basal for longer than the radio limit from the pump itself."""
+    b = bench()
+    assert ui.set_temp_basal(b.pump, rate_u_per_h=0.0, duration_min=240).done
+
+
+def test_chained_radio_zero_temps_cannot_extend_an_episode_past_the_limit() -> None:
+    """Replacing a running radio zero temp counts from the episode's start."""
+    b = bench()
+    assert isinstance(b.send(APP, TempBasalCommand(rate_u_per_h=0.0, duration_min=90,
+                                                   command_id=1)), Ack)
+    b.run_min(80)
+    reply = b.send(APP, TempBasalCommand(rate_u_per_h=0.0, duration_min=60, command_id=2))
+    assert isinstance(reply, Nak) and reply.reason is NakReason.WITHHOLD_LIMIT
+
+
+def test_radio_withholding_has_a_daily_budget() -> None:
+    """Separate radio zero temps add up: beyond 6 h in 24 h they are refused."""
+    b = bench()
+    for i in range(3):
+        assert isinstance(b.send(APP, TempBasalCommand(rate_u_per_h=0.0, duration_min=120,
+                                                       command_id=i + 1)), Ack)
+        b.run_min(150)
+    reply = b.send(APP, TempBasalCommand(rate_u_per_h=0.0, duration_min=30, command_id=9))
+    assert isinstance(reply, Nak) and reply.reason is NakReason.WITHHOLD_LIMIT
+
+
+def test_radio_suspend_resumes_by_itself_at_the_limit_with_an_alarm() -> None:
+    """A controller suspend ends after the 2-h radio limit; an alert says so; basal restarts."""
+    b = bench()
+    assert isinstance(b.send(APP, SuspendCommand(command_id=1)), Ack)
+    b.run_min(119)
+    assert b.pump.status().suspended and motor_u(b) == 0.0
+    b.run_min(2)
+    assert not b.pump.status().suspended
+    assert b.kinds("resume")[-1]["reason"] == "withhold_limit"
+    assert AlarmCode.WITHHOLD_LIMIT in {a.code for a in b.pump.alarms}
+    b.run_min(60)
+    assert motor_u(b) == pytest.approx(1.0, abs=0.03)
+
+
+def test_no_delivery_alarm_fires_and_escalates_when_insulin_stops() -> None:
+    """Suspended on the keys: after 4 h the no-insulin alert, after 8 h it escalates."""
+    b = bench()
+    assert ui.suspend(b.pump).done
+    b.run_min(239)
+    assert AlarmCode.NO_INSULIN not in {a.code for a in b.pump.alarms}
+    b.run_min(2)
+    alarm = next(a for a in b.pump.alarms if a.code is AlarmCode.NO_INSULIN)
+    assert alarm.level == 1
+    b.run_min(240)
+    alarm = next(a for a in b.pump.alarms if a.code is AlarmCode.NO_INSULIN)
+    assert alarm.level == 2 and alarm.severity.value == "alarm"
+    assert [r["level"] for r in b.kinds("alarm") if r["code"] == "no_insulin"] == [1, 2]
+
+
+def test_legacy_pump_has_no_withholding_limits() -> None:
+    """Legacy: a radio suspend lasts until resumed and no no-insulin alarm sounds."""
+    b = bench("legacy")
+    b.send(ATTACKER, WakeupCommand(10))
+    assert isinstance(b.send(ATTACKER, SuspendCommand()), Ack)
+    b.run_min(12 * 60)
+    assert b.pump.status().suspended and motor_u(b) == 0.0
+    assert not b.pump.alarms
+
+
+def test_every_key_path_goes_through_the_gate() -> None:
+    """Manual, wizard, easy, square and dual boluses from the keys are refused by the gate."""
+    b = bench(settings=PumpSettings(max_hourly_u=1.0, easy_bolus_enabled=True))
+    for result in (ui.manual_bolus(b.pump, 1.5), ui.wizard_bolus(b.pump, 30, 100),
+                   ui.easy_bolus(b.pump, 15), ui.square_bolus(b.pump, 2.0, 30),
+                   ui.dual_bolus(b.pump, 1.0, 1.0, 30)):
+        assert not result.done and "max_hourly" in result.message
+    assert motor_u(b, what="bolus") == 0.0
+
+
+def test_gate_origin_flags_name_radio_and_automated_sources() -> None:
+    """Radio, remote and app are 'from the air'; only the app is automated delivery."""
+    assert {o for o in Origin if o.from_air} == {Origin.RADIO, Origin.REMOTE, Origin.APP}
+    assert {o for o in Origin if o.automated} == {Origin.APP}
