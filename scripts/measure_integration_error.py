@@ -33,7 +33,16 @@ from pathlib import Path
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from pumplab.physiology import DEFAULT_STEPS, Param, State, StepControl, load_cohort, simulate
+from pumplab.physiology import (
+    DEFAULT_STEPS,
+    Cohort,
+    Param,
+    State,
+    StepControl,
+    generate_population,
+    load_cohort,
+    simulate,
+)
 from pumplab.physiology.model import (
     MealQueue,
     advance_meal_queue,
@@ -52,19 +61,22 @@ STEP_RULES: dict[str, StepControl] = {
     "RK4 x2": StepControl.uniform(2),
     "RK4 x3": StepControl.uniform(3),
     "RK4 x4": StepControl.uniform(4),
-    "RK4 x1, x2 eating+30 min": StepControl(1, 2, 30, 0),
     "RK4 x1, x16 at zero crossing": StepControl(1, 1, 0, 16),
-    "RK4 x1, x2 eating+30 min, x16 at zero (default)": DEFAULT_STEPS,
-    "RK4 x1, x4 eating+30 min, x16 at zero": StepControl(1, 4, 30, 16),
-    "RK4 x2, x4 eating+60 min, x16 at zero": StepControl(2, 4, 60, 16),
+    "RK4 x1, x2 eating+30 min, x16 at zero": StepControl(1, 2, 30, 16),
+    "RK4 x1, x4 eating+10 min, x16 at zero": StepControl(1, 4, 10, 16),
+    "RK4 x1, x4 eating+30 min, x16 at zero (default)": DEFAULT_STEPS,
+    "RK4 x1, x8 eating+30 min, x16 at zero": StepControl(1, 8, 30, 16),
 }
 
 
 def integrate(
-    carbs_g: np.ndarray, insulin_u: np.ndarray, step: Callable[[Rhs, np.ndarray], np.ndarray]
+    carbs_g: np.ndarray,
+    insulin_u: np.ndarray,
+    step: Callable[[Rhs, np.ndarray], np.ndarray],
+    cohort: Cohort | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Minute-by-minute integration of the 30 subjects with ``step`` over each minute."""
-    cohort = load_cohort()
+    """Minute-by-minute integration of a cohort (default: the 30) with ``step`` per minute."""
+    cohort = load_cohort() if cohort is None else cohort
     params = np.ascontiguousarray(cohort.parameters.T)
     vg = params[Param.Vg]
     factor = u_to_pmol_per_kg(np.ones(len(cohort)), params[Param.BW])
@@ -81,7 +93,7 @@ def integrate(
         d_mg = to_eat * MG_PER_G
         u = insulin_u[:, m] * factor
 
-        def rhs(y: np.ndarray, gut=gut, d_mg=d_mg, u=u) -> np.ndarray:  # noqa: B008
+        def rhs(y: np.ndarray, gut=gut, d_mg=d_mg, u=u) -> np.ndarray:
             return derivatives(y, params, gut, d_mg, u)
 
         x = step(rhs, x)
@@ -117,6 +129,27 @@ def midpoint_step(n: int) -> Callable[[Rhs, np.ndarray], np.ndarray]:
     return step
 
 
+def population_check(n: int, seed: int) -> None:
+    """The same comparison for n generated subjects on a harder day (bigger, closer meals)."""
+    cohort = generate_population(n, np.random.default_rng(seed))
+    carbs = np.zeros((n, 1440))
+    insulin = np.tile(cohort.basal_u_per_min[:, None], (1, 1440))
+    for minute, grams in ((400, 30.0), (430, 60.0), (700, 120.0), (1000, 10.0), (1150, 100.0)):
+        carbs[:, minute] += grams
+        insulin[:, minute] += grams / cohort.carb_ratio_g_per_u
+    insulin[:, 800] += 0.8 * cohort.total_daily_insulin_u
+    ref_bg, ref_gs = integrate(carbs, insulin, reference_step, cohort)
+    print(f"\n{n} generated subjects (seed {seed}), meals 30+60, 120, 10, 100 g, 0.8 TDI at 13:20:")
+    print(f"  {int((ref_bg.min(axis=1) < 40).sum())} of {n} fall below 40 mg/dL in the reference")
+    for label in ("RK4 x1", "RK4 x2", "RK4 x1, x4 eating+30 min, x16 at zero (default)"):
+        r = simulate(cohort, carbs, insulin, trace_gsub=True, steps=STEP_RULES[label])
+        assert r.bg_mg_dl is not None and r.gsub_mg_dl is not None
+        print(
+            f"  {label}: max |Δ| Gp/Vg {np.abs(r.bg_mg_dl - ref_bg).max():.2e}, "
+            f"Gsub {np.abs(r.gsub_mg_dl - ref_gs).max():.2e} mg/dL"
+        )
+
+
 def main() -> int:
     golden = np.load(GOLDEN)
     days = [str(d) for d in golden["days"]]
@@ -136,7 +169,10 @@ def main() -> int:
             r = simulate(cohort, carbs, insulin, trace_gsub=True, steps=steps)
             assert r.bg_mg_dl is not None and r.gsub_mg_dl is not None
             schemes[label] = (r.bg_mg_dl, r.gsub_mg_dl)
-        schemes["simglucose (dopri5 rtol 1e-6)"] = (golden["bg_mg_dl"][di], golden["gsub_mg_dl"][di])
+        schemes["simglucose (dopri5 rtol 1e-6)"] = (
+            golden["bg_mg_dl"][di],
+            golden["gsub_mg_dl"][di],
+        )
         for label, (bg, gs) in schemes.items():
             dbg = np.abs(bg - ref_bg)
             dgs = np.abs(gs - ref_gs)
@@ -159,6 +195,7 @@ def main() -> int:
     for label, entry in rows.items():
         cells = [f"{entry[c][0]:.2e}, {entry[c][1]:.2e}" for c in columns]
         print(f"| {label} | {' | '.join(cells)} |")
+    population_check(60, 7)
     return 0
 
 

@@ -107,11 +107,19 @@ def test_kovatchev_risk_is_zero_at_its_centre_and_splits_low_from_high() -> None
     assert rl[1] == 0.0 and rh[1] > 0.0
 
 
-def test_kovatchev_risk_below_one_mg_dl_is_finite_and_larger() -> None:
-    """Below 1 mg/dL (outside the paper's domain) risk stays finite and keeps rising."""
-    rl, _ = kovatchev_risk([0.5, 1.0, 10.0])
+def test_kovatchev_risk_below_one_mg_dl_is_scored_at_one() -> None:
+    """Simulated glucose of 0–1 mg/dL (outside the formula's domain) scores as 1 mg/dL."""
+    rl, _ = kovatchev_risk([0.0, 0.5, 1.0, 10.0])
     assert np.all(np.isfinite(rl))
-    assert rl[0] > rl[1] > rl[2]
+    assert rl[0] == rl[1] == rl[2] > rl[3]
+    # r(1 mg/dL) = 10·(1.509·(0 − 5.381))² ≈ 659.3: ln 1 = 0.
+    assert rl[2] == pytest.approx(10 * (1.509 * 5.381) ** 2)
+
+
+def test_zero_plasma_glucose_is_accepted_and_counted_below_54() -> None:
+    """A simulated overdose at 0 mg/dL is scored, not refused."""
+    m = series_metrics([100.0, 0.0, 0.0, 100.0], 5)
+    assert m.tbr_54_pct == 50.0 and np.isfinite(m.lbgi)
 
 
 def test_gmi_formula() -> None:
@@ -151,9 +159,9 @@ def test_expected_samples_below_readings_is_refused() -> None:
         glycemic_metrics(np.full((1, 4), 100.0), 5, expected_samples=3)
 
 
-@pytest.mark.parametrize("bad", [0.0, -5.0, math.inf])
-def test_non_positive_or_infinite_glucose_is_refused(bad: float) -> None:
-    """The core refuses glucose ≤ 0 or infinite with ValueError (NaN means missing)."""
+@pytest.mark.parametrize("bad", [-0.5, -5.0, math.inf])
+def test_negative_or_infinite_glucose_is_refused(bad: float) -> None:
+    """The core refuses glucose < 0 or infinite with ValueError (NaN means missing)."""
     with pytest.raises(ValueError, match="glucose"):
         series_metrics([100.0, bad], 5)
 

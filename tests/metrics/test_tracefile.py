@@ -201,14 +201,14 @@ def test_duplicated_header_is_refused() -> None:
     ("cell", "message"),
     [
         ("abc", "not a number"),
-        ("0", "positive"),
-        ("-5", "positive"),
-        ("nan", "positive"),
-        ("inf", "positive"),
+        ("-0.5", "non-negative"),
+        ("-5", "non-negative"),
+        ("nan", "non-negative"),
+        ("inf", "non-negative"),
     ],
 )
 def test_bad_glucose_value_is_refused(cell: str, message: str) -> None:
-    """Non-numeric, non-positive or non-finite glucose names row and column."""
+    """Non-numeric, negative or non-finite plasma glucose names row and column."""
     err = located(f"minute,bg_mg_dl\n0,100\n1,{cell}\n")
     assert (err.row, err.field) == (2, "bg_mg_dl")
     assert message in err.reason and err.allowed is not None
@@ -278,3 +278,17 @@ def test_grid_keeps_readings_and_missing_slots() -> None:
     bg, expected, _ = grid_series([s], 5)
     assert np.isnan(bg[0, 1:3]).all() and math.isnan(bg[0, 4])
     assert expected.tolist() == [5]
+
+
+def test_zero_cgm_value_is_refused() -> None:
+    """A sensor never reads 0 (it reads LOW): 0 in cgm_mg_dl is an error."""
+    err = located("minute,cgm_mg_dl\n0,100\n5,0\n")
+    assert (err.row, err.field) == (2, "cgm_mg_dl") and "positive" in err.reason
+
+
+def test_zero_plasma_glucose_is_read() -> None:
+    """A simulated plasma glucose of 0 mg/dL (overdose) is a valid trace value."""
+    from pumplab.metrics import parse_trace
+
+    trace = parse_trace(["minute,bg_mg_dl", "0,100", "1,0"], source="t.csv")
+    assert trace is not None

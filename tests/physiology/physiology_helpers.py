@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ class GoldenDay:
     gsub_mg_dl: np.ndarray  # (30, 1441) observation.Gsub
 
 
-@lru_cache(maxsize=None)
+@cache
 def golden_day(day: str) -> GoldenDay:
     """Load one day of tests/golden/simglucose_traces.npz."""
     with np.load(GOLDEN_PATH) as data:

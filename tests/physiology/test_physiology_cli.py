@@ -34,7 +34,16 @@ def test_trace_rows_match_the_library_simulation(
     inputs = _write(tmp_path, HEADER + "0,0,0.02\n10,30,3\n59,0,0\n")
     out = tmp_path / "trace.csv"
     code, _, err = _run(
-        ["patient", "simulate", "--patient", "adult#003", "--inputs", str(inputs), "--out", str(out)],
+        [
+            "patient",
+            "simulate",
+            "--patient",
+            "adult#003",
+            "--inputs",
+            str(inputs),
+            "--out",
+            str(out),
+        ],
         capsys,
     )
     assert code == 0, err
@@ -89,7 +98,9 @@ def test_table_output_has_one_line_per_patient(
 ) -> None:
     """Without --json a readable table: a title, a header and a row per patient."""
     inputs = _write(tmp_path, HEADER + "5,0,0\n")
-    code, out, _ = _run(["patient", "simulate", "--patient", "child#001", "--inputs", str(inputs)], capsys)
+    code, out, _ = _run(
+        ["patient", "simulate", "--patient", "child#001", "--inputs", str(inputs)], capsys
+    )
     lines = out.strip().splitlines()
     assert code == 0
     assert len(lines) == 3 and lines[2].startswith("child#001")
@@ -146,7 +157,16 @@ def test_bad_inputs_file_gives_one_line_naming_file_row_and_field(
     inputs = _write(tmp_path, text)
     out = tmp_path / "trace.csv"
     code, _, err = _run(
-        ["patient", "simulate", "--patient", "adult#001", "--inputs", str(inputs), "--out", str(out)],
+        [
+            "patient",
+            "simulate",
+            "--patient",
+            "adult#001",
+            "--inputs",
+            str(inputs),
+            "--out",
+            str(out),
+        ],
         capsys,
     )
     assert code == 1
@@ -161,7 +181,9 @@ def test_unknown_patient_is_a_one_line_error(
 ) -> None:
     """--patient adult#011 exits 1 naming the valid names."""
     inputs = _write(tmp_path, HEADER + "0,0,0\n")
-    code, _, err = _run(["patient", "simulate", "--patient", "adult#011", "--inputs", str(inputs)], capsys)
+    code, _, err = _run(
+        ["patient", "simulate", "--patient", "adult#011", "--inputs", str(inputs)], capsys
+    )
     assert code == 1
     assert "unknown patient 'adult#011'" in err and "adult#001-010" in err
 
@@ -172,7 +194,16 @@ def test_minutes_shorter_than_inputs_is_refused(
     """--minutes below last minute + 1 is an error, not a silent truncation."""
     inputs = _write(tmp_path, HEADER + "50,0,0\n")
     code, _, err = _run(
-        ["patient", "simulate", "--patient", "adult#001", "--inputs", str(inputs), "--minutes", "20"],
+        [
+            "patient",
+            "simulate",
+            "--patient",
+            "adult#001",
+            "--inputs",
+            str(inputs),
+            "--minutes",
+            "20",
+        ],
         capsys,
     )
     assert code == 1 and "--minutes" in err and ">= 51" in err
@@ -195,7 +226,9 @@ def test_missing_inputs_file_is_a_one_line_error(
 ) -> None:
     """A nonexistent --inputs path exits 1 with the path in the message."""
     missing = tmp_path / "nope.csv"
-    code, _, err = _run(["patient", "simulate", "--patient", "adult#001", "--inputs", str(missing)], capsys)
+    code, _, err = _run(
+        ["patient", "simulate", "--patient", "adult#001", "--inputs", str(missing)], capsys
+    )
     assert code == 1 and str(missing) in err
 
 
@@ -206,7 +239,16 @@ def test_existing_trace_is_untouched_when_the_run_fails(
     inputs = _write(tmp_path, HEADER + "0,-1,0\n")
     out = _write(tmp_path, "old contents\n", name="trace.csv")
     code, _, _ = _run(
-        ["patient", "simulate", "--patient", "adult#001", "--inputs", str(inputs), "--out", str(out)],
+        [
+            "patient",
+            "simulate",
+            "--patient",
+            "adult#001",
+            "--inputs",
+            str(inputs),
+            "--out",
+            str(out),
+        ],
         capsys,
     )
     assert code == 1 and out.read_text() == "old contents\n"
@@ -219,7 +261,16 @@ def test_non_finite_state_fails_without_writing_the_trace(
     inputs = _write(tmp_path, HEADER + "0,0,1e308\n3,0,0\n")
     out = tmp_path / "trace.csv"
     code, _, err = _run(
-        ["patient", "simulate", "--patient", "adult#001", "--inputs", str(inputs), "--out", str(out)],
+        [
+            "patient",
+            "simulate",
+            "--patient",
+            "adult#001",
+            "--inputs",
+            str(inputs),
+            "--out",
+            str(out),
+        ],
         capsys,
     )
     assert code == 1 and "non-finite" in err and "adult#001" in err
@@ -232,19 +283,48 @@ def test_patient_without_action_prints_usage(capsys: pytest.CaptureFixture[str])
     assert code == 2 and "simulate" in err
 
 
-def test_run_prints_the_outcome_of_the_built_in_day(capsys: pytest.CaptureFixture[str]) -> None:
-    """`pumplab run --json` reports adult#001's day: 4 meals, TIR and mean/min/max BG."""
-    code, out, _ = _run(["run", "--json"], capsys)
-    data = json.loads(out)
-    assert code == 0
-    assert data["patient"] == "adult#001" and data["minutes"] == 1440
-    assert len(data["meals"]) == 4
-    assert 0.0 <= data["time_in_range_70_180_pct"] <= 100.0
-    assert data["min_bg_mg_dl"] <= data["mean_bg_mg_dl"] <= data["max_bg_mg_dl"]
-    assert data["min_bg_mg_dl"] > 70.0  # a matched basal-bolus day keeps adult#001 out of hypo
+def test_non_utf8_inputs_file_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bytes that are not UTF-8 give an InputError naming the file, not a traceback."""
+    inputs = tmp_path / "inputs.csv"
+    inputs.write_bytes(b"minute,carbs_g,insulin_u\n0,\xff\xfe,0\n")
+    code, _, err = _run(
+        ["patient", "simulate", "--patient", "adult#001", "--inputs", str(inputs)], capsys
+    )
+    assert code == 1 and "not UTF-8" in err and str(inputs) in err
 
 
-def test_run_table_output_mentions_time_in_range(capsys: pytest.CaptureFixture[str]) -> None:
-    """`pumplab run` prints a readable outcome with time in range."""
-    code, out, _ = _run(["run"], capsys)
-    assert code == 0 and "time in range 70-180" in out and "adult#001" in out
+def test_byte_order_mark_before_the_header_is_accepted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A UTF-8 byte-order mark (spreadsheet export) does not hide the minute column."""
+    inputs = tmp_path / "inputs.csv"
+    inputs.write_bytes("\ufeff".encode() + HEADER.encode() + b"4,0,0\n")
+    code, out, _ = _run(
+        ["patient", "simulate", "--patient", "adult#001", "--inputs", str(inputs), "--json"],
+        capsys,
+    )
+    assert code == 0 and json.loads(out)["minutes"] == 5
+
+
+def test_out_in_a_missing_directory_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--out into a directory that does not exist fails cleanly, naming the path."""
+    inputs = _write(tmp_path, HEADER + "0,0,0\n")
+    out = tmp_path / "missing" / "trace.csv"
+    code, _, err = _run(
+        [
+            "patient",
+            "simulate",
+            "--patient",
+            "adult#001",
+            "--inputs",
+            str(inputs),
+            "--out",
+            str(out),
+        ],
+        capsys,
+    )
+    assert code == 1 and "does not exist" in err and str(out) in err

@@ -111,9 +111,10 @@ def test_no_renal_excretion_below_threshold() -> None:
     x = cohort.initial_state[0].copy()
     no_renal = cohort.parameters[0].copy()
     no_renal[Param.ke1] = 0.0
-    assert _rhs_at(x, 0.0, 0.0, 0.0, 0)[State.G_P] == _rhs_at(
-        x, 0.0, 0.0, 0.0, 0, params_row=no_renal
-    )[State.G_P]
+    assert (
+        _rhs_at(x, 0.0, 0.0, 0.0, 0)[State.G_P]
+        == _rhs_at(x, 0.0, 0.0, 0.0, 0, params_row=no_renal)[State.G_P]
+    )
 
 
 def test_meal_is_eaten_at_five_grams_per_minute() -> None:
@@ -158,3 +159,19 @@ def test_gastric_emptying_is_kmax_before_any_meal() -> None:
     x[State.Q_STO2] = 1000.0
     dx = _rhs_at(x, 0.0, 0.0, 0.0, 0)
     assert dx[State.Q_STO2] == -cohort.parameters[0, Param.kmax] * 1000.0
+
+
+def test_tanh_formula_matches_tanh_to_rounding() -> None:
+    """model._tanh (1 - 2/(e^2z + 1)) is within 5e-16 of numpy's tanh over [-25, 25]."""
+    from pumplab.physiology.model import _tanh
+
+    z = np.linspace(-25.0, 25.0, 200_001)
+    assert np.abs(_tanh(z) - np.tanh(z)).max() < 5e-16
+
+
+def test_tanh_formula_is_exactly_plus_minus_one_beyond_20() -> None:
+    """For |z| >= 20 the formula rounds to exactly +-1, so the kernel's shortcut is exact."""
+    from pumplab.physiology.model import _tanh
+
+    z = np.concatenate([np.linspace(20.0, 800.0, 100_001), -np.linspace(20.0, 800.0, 100_001)])
+    assert np.array_equal(_tanh(z), np.sign(z))

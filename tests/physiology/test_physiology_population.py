@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from pumplab.errors import InputError
-from pumplab.physiology import Cohort, Param, PlausibilityRules, State, generate_population, load_cohort
+from pumplab.physiology import (
+    Cohort,
+    Param,
+    PlausibilityRules,
+    State,
+    generate_population,
+    load_cohort,
+)
 from pumplab.physiology.model import derivatives, gut_coefficients
 from pumplab.physiology.population import plausible
 
@@ -86,7 +93,9 @@ def test_plausibility_flags_a_subject_outside_the_rules() -> None:
     assert not plausible(cohort, PlausibilityRules(fasting_bg_mg_dl=(70.0, 140.0)))[0]
 
 
-def test_therapy_keeps_the_parent_basal_share_and_scales_ratios_with_tdi(population: Cohort) -> None:
+def test_therapy_keeps_the_parent_basal_share_and_scales_ratios_with_tdi(
+    population: Cohort,
+) -> None:
     """TDI/basal, CR x TDI and CF x TDI equal the parent's."""
     standard = load_cohort()
     rows = np.array([standard.index(p) for p in population.parents])

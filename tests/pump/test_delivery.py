@@ -3,6 +3,8 @@ battery, occlusion, auto-off and the clock.  Insulin is always read from the mot
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from pumpkit import Bench, bench, motor_u
 
@@ -66,7 +68,7 @@ def test_square_bolus_is_spread_evenly_over_its_duration() -> None:
     b.run_min(90)
     times = bolus_times(b)
     assert len(times) == 120
-    assert {t2 - t1 for t1, t2 in zip(times, times[1:], strict=False)} == {30 * MS_PER_SECOND}
+    assert {t2 - t1 for t1, t2 in itertools.pairwise(times)} == {30 * MS_PER_SECOND}
     assert times[-1] == 60 * MS_PER_MINUTE
 
 

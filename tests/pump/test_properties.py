@@ -57,7 +57,7 @@ from pumplab.therapy import Dose, insulin_on_board
 # every 3 minutes while the schedule runs.
 SETTINGS = PumpSettings(
     max_bolus_u=6.0, max_basal_u_per_h=3.0, pattern_standard=((0, 0.5), (480, 1.2)),
-    pattern_a=((0, 0.8),), max_hourly_u=8.0, max_daily_u=30.0, max_iob_u=7.0,
+    pattern_a=((0, 0.8),), max_hourly_u=4.0, max_daily_u=30.0, max_iob_u=3.5,
     remote_max_u_per_h=2.0, no_delivery_alarm_min=120, max_radio_withhold_min=60,
     max_radio_withhold_per_day_min=150, easy_bolus_enabled=True, easy_bolus_step_u=0.5,
     remote_enabled=True, remote_ids=("123456",), meter_ids=("C0FFEE",),
@@ -121,37 +121,8 @@ def radio_messages(draw: st.DrawFn) -> Message:
 
 
 grid_u = st.integers(1, 320).map(lambda n: n * 0.025)
-
-
-@st.composite
-def dose_messages(draw: st.DrawFn) -> Message:
-    """Well-formed dose and setting commands: what a controller, a remote or an attacker
-    who knows the protocol sends (ids from a small pool, so some repeat)."""
-    kind = draw(st.integers(0, 7))
-    cid = draw(st.one_of(st.integers(0, 3), st.integers(4, 10**6)))
-    if kind == 0:
-        return BolusCommand(draw(grid_u), command_id=cid)
-    if kind == 1:
-        if draw(st.booleans()):
-            return TempBasalCommand(draw(st.sampled_from([0.0, 0.025, 0.5, 2.0, 3.0, 5.0, 35.0])),
-                                    None, draw(st.sampled_from([30, 60, 120, 240, 1440])),
-                                    command_id=cid)
-        return TempBasalCommand(None, draw(st.sampled_from([0, 1, 50, 150, 200])),
-                                draw(st.sampled_from([30, 60, 120, 240])), command_id=cid)
-    if kind == 2:
-        return SuspendCommand(command_id=cid)
-    if kind == 3:
-        return ResumeCommand(command_id=cid)
-    if kind == 4:
-        return RemoteBolusCommand(draw(st.integers(1, 120).map(lambda n: n * 0.025)),
-                                  command_id=cid)
-    if kind == 5:
-        return RemoteSuspendCommand(command_id=cid)
-    if kind == 6:
-        return ChangeSettingCommand(
-            setting=draw(st.sampled_from(["max_bolus_u", "max_basal_u_per_h"])),
-            value=draw(st.sampled_from([1.0, 4.0, 10.0, 25.0, 1.5, 5.0, 35.0])), command_id=cid)
-    return CancelTempBasalCommand(command_id=cid)
+ids = st.one_of(st.integers(0, 3), st.integers(4, 10**6))  # some repeat, most do not
+senders = st.sampled_from([APP, APP, REMOTE, CLINIC, ATTACKER])
 
 
 class PumpMachine(RuleBasedStateMachine):
@@ -228,17 +199,45 @@ class PumpMachine(RuleBasedStateMachine):
     def key_pending(self, accept: bool) -> None:
         ui.answer_pending_change(self.b.pump, accept)
 
-    @rule(src=st.sampled_from([APP, REMOTE, CLINIC, CGM, METER, ATTACKER]),
-          message=radio_messages())
-    def radio(self, src: str, message: Message) -> None:
-        self.b.send(src, message)
-
-    @rule(src=st.sampled_from([APP, APP, REMOTE, CLINIC, ATTACKER]), message=dose_messages(),
-          wake=st.booleans())
-    def radio_dose(self, src: str, message: Message, wake: bool) -> None:
-        if wake:  # a legacy pump must be woken first; a secure one refuses the burst
+    def _air(self, src: str, message: Message) -> None:
+        if self.mode == "legacy":  # an attacker wakes a legacy radio first
             self.b.send(src, WakeupCommand(30))
         self.b.send(src, message)
+
+    @rule(src=st.sampled_from([APP, REMOTE, CLINIC, CGM, METER, ATTACKER]),
+          message=radio_messages())
+    def radio_garbage(self, src: str, message: Message) -> None:
+        self.b.send(src, message)
+
+    @rule(src=senders, amount=grid_u, cid=ids)
+    def radio_bolus(self, src: str, amount: float, cid: int) -> None:
+        self._air(src, BolusCommand(amount, command_id=cid))
+
+    @rule(amount=st.integers(1, 120).map(lambda n: n * 0.025), cid=ids)
+    def remote_bolus(self, amount: float, cid: int) -> None:
+        self.b.send(REMOTE, RemoteBolusCommand(amount, command_id=cid))
+
+    @rule(src=senders, rate=st.sampled_from([0.0, 0.025, 0.5, 2.0, 3.0, 5.0, 35.0, None]),
+          percent=st.sampled_from([0, 1, 50, 150, 200]),
+          minutes=st.sampled_from([30, 60, 120, 240, 1440]), cid=ids)
+    def radio_temp(self, src: str, rate: float | None, percent: int, minutes: int,
+                   cid: int) -> None:
+        self._air(src, TempBasalCommand(rate, None if rate is not None else percent, minutes,
+                                        command_id=cid))
+
+    @rule(src=senders, which=st.sampled_from(["suspend", "resume", "remote_suspend",
+                                              "cancel_temp", "cancel_bolus"]), cid=ids)
+    def radio_stop_start(self, src: str, which: str, cid: int) -> None:
+        message: Message = {"suspend": SuspendCommand, "resume": ResumeCommand,
+                            "remote_suspend": RemoteSuspendCommand,
+                            "cancel_temp": CancelTempBasalCommand,
+                            "cancel_bolus": CancelBolusCommand}[which](command_id=cid)
+        self._air(REMOTE if which == "remote_suspend" else src, message)
+
+    @rule(src=senders, name=st.sampled_from(["max_bolus_u", "max_basal_u_per_h"]),
+          value=st.sampled_from([1.0, 4.0, 10.0, 25.0, 1.5, 5.0, 35.0]))
+    def radio_setting(self, src: str, name: str, value: float) -> None:
+        self._air(src, ChangeSettingCommand(setting=name, value=value))
 
     @rule()
     def occlude(self) -> None:
@@ -292,9 +291,10 @@ class PumpMachine(RuleBasedStateMachine):
             self.prefix.append(self.prefix[-1] + STROKE_MU)
             n = len(self.times)
             if secure:
-                hour = self.prefix[n] - self.prefix[bisect.bisect_right(self.times, t - MS_PER_HOUR)]
-                day = self.prefix[n] - self.prefix[
-                    bisect.bisect_right(self.times, t - 24 * MS_PER_HOUR)]
+                hour_start = bisect.bisect_right(self.times, t - MS_PER_HOUR)
+                day_start = bisect.bisect_right(self.times, t - 24 * MS_PER_HOUR)
+                hour = self.prefix[n] - self.prefix[hour_start]
+                day = self.prefix[n] - self.prefix[day_start]
                 assert hour <= round(self._loosest(timeline, t, t, "max_hourly_u") * 1000), (
                     f"{hour} mU in the hour to {t}")
                 assert day <= round(self._loosest(timeline, t, t, "max_daily_u") * 1000)

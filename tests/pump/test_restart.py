@@ -43,7 +43,7 @@ def test_interrupted_bolus_is_never_redelivered_and_the_remainder_is_alarmed() -
     b = bench()
     ui.manual_bolus(b.pump, 5.0)
     b.run_min(0.5)
-    report = b.restart()
+    b.restart()
     assert b.pump.boot_report is not None
     assert b.pump.boot_report.interrupted_bolus_id == 1
     assert b.pump.boot_report.undelivered_u == pytest.approx(4.25)
@@ -54,7 +54,6 @@ def test_interrupted_bolus_is_never_redelivered_and_the_remainder_is_alarmed() -
     assert b.pump.screen.value == AlarmCode.BOLUS_INTERRUPTED.value
     b.run_min(30)
     assert motor_u(b, what="bolus") == pytest.approx(0.75)
-    assert report is b.pump
 
 
 def test_temp_basal_running_at_restart_is_cancelled_with_an_alert() -> None:

@@ -28,8 +28,8 @@ def last_command(b: object) -> dict[str, object]:
 
 def test_mode_rule_sets_differ_only_in_which_rules_are_on() -> None:
     """Legacy enforces max bolus and max basal only; secure enforces every rule."""
-    assert LEGACY_RULES == {Rule.MAX_BOLUS, Rule.MAX_BASAL}
-    assert SECURE_RULES == set(Rule)
+    assert {Rule.MAX_BOLUS, Rule.MAX_BASAL} == LEGACY_RULES
+    assert set(Rule) == SECURE_RULES
     assert SafetyGate(ProtocolMode.LEGACY).rules == LEGACY_RULES
 
 
@@ -217,6 +217,9 @@ def test_every_key_path_goes_through_the_gate() -> None:
                    ui.dual_bolus(b.pump, 1.0, 1.0, 30)):
         assert not result.done and "max_hourly" in result.message
     assert motor_u(b, what="bolus") == 0.0
+    refused = b.kinds("delivery_refused")
+    assert [r["source"] for r in refused] == ["buttons", "wizard", "easy", "buttons", "buttons"]
+    assert {r["reason"] for r in refused} == {"max_hourly"}
 
 
 def test_gate_origin_flags_name_radio_and_automated_sources() -> None:

@@ -145,12 +145,19 @@ def test_iso_limits_switch_from_absolute_to_relative_at_100() -> None:
     assert list(within_iso_15197_2013(ref, got)) == [True, False, True, False, True, False, False]
 
 
-def test_non_positive_glucose_is_a_programming_error() -> None:
-    """Measuring zero, negative or NaN glucose raises ValueError."""
+def test_negative_or_nan_glucose_is_a_programming_error() -> None:
+    """Measuring negative, NaN or infinite glucose raises ValueError."""
     meter = GlucoseMeter(rng=np.random.default_rng(0))
-    for bad in (0.0, -5.0, float("nan")):
+    for bad in (-5.0, float("nan"), float("inf")):
         with pytest.raises(ValueError):
             meter.measure(bad)
+
+
+def test_zero_glucose_reads_lo() -> None:
+    """A model patient at 0 mg/dL (overdose, no counter-regulation) reads LO, not an error."""
+    meter = GlucoseMeter(rng=np.random.default_rng(0))
+    result = meter.measure(0.0)
+    assert result.bg_mg_dl is None and result.text == "LO"
 
 
 def test_unknown_meter_model_lists_the_presets() -> None:

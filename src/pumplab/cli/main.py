@@ -38,13 +38,7 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pumplab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"pumplab.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"pumplab.cli.{name}":
-                raise
-            continue  # subcommand not built yet
-        module.register(sub)
+        importlib.import_module(f"pumplab.cli.{name}").register(sub)
     return parser
 
 

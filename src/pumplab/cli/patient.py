@@ -5,6 +5,17 @@
     pumplab patient simulate (--patient NAME|all | --population N [--seed S])
                              --inputs INPUTS.csv [--minutes M] [--out TRACE.csv] [--json]
 
+Options of the sensor-and-meals issue: ``--cgm`` adds a seeded
+``cgm_mg_dl`` column to the trace (the CGM error model of
+:mod:`pumplab.physiology.sensor` applied to interstitial glucose: a reading at
+the 5-minute sample minutes, ``LOW``/``HIGH`` beyond 40–400 mg/dL, empty
+elsewhere and during warm-up or dropouts; ``--cgm-model`` picks the sensor,
+``--sensor-age`` how long it has been worn at minute 0, default one day);
+``--meals SCENARIO`` (a built-in name or a TOML file, docs/meals.md) supplies
+the carbohydrate instead of the inputs file's ``carbs_g`` column (random plans
+differ per patient).  ``--seed`` seeds the population, the CGM and the meals,
+each through its own stream.
+
 ``INPUTS.csv`` has the columns ``minute,carbs_g,insulin_u``: what enters the
 body during that minute (carbohydrate announced, eaten at 5 g/min; insulin
 delivered over the minute).  Minutes are integers from 0, strictly increasing;
@@ -52,9 +63,11 @@ if TYPE_CHECKING:
     FloatArray = npt.NDArray[np.float64]
 
 __all__ = [
+    "CGM_COLUMN",
     "INPUT_COLUMNS",
     "MAX_MINUTES",
     "MAX_POPULATION",
+    "CgmOption",
     "MinuteInputs",
     "TraceCsvWriter",
     "TraceSink",
@@ -66,6 +79,7 @@ __all__ = [
 
 INPUT_COLUMNS = ("minute", "carbs_g", "insulin_u")
 TRACE_COLUMNS = ("patient", "minute", "bg_mg_dl")
+CGM_COLUMN = "cgm_mg_dl"
 #: Longest run the command accepts: one leap year of minutes.
 MAX_MINUTES = 366 * 1440
 #: Largest --population the command accepts.
@@ -106,7 +120,21 @@ def register(subparsers: Any) -> None:
         help=f"N subjects generated around the standard 30 (1..{MAX_POPULATION})",
     )
     sim.add_argument(
-        "--seed", type=int, default=None, metavar="S", help="population seed (default 0)"
+        "--seed", type=int, default=None, metavar="S",
+        help="seed of the population, the CGM noise and random meals (default 0)",
+    )
+    sim.add_argument(
+        "--cgm", action="store_true",
+        help="add a seeded cgm_mg_dl column to --out (CGM error model; LOW/HIGH flags)",
+    )
+    sim.add_argument("--cgm-model", default="enlite", metavar="NAME",
+                     help="CGM error model for --cgm (default enlite)")
+    sim.add_argument("--sensor-age", type=int, default=1440, metavar="MIN",
+                     help="minutes the CGM sensor has been worn at minute 0 "
+                          "(default 1440; 0 = fresh sensor, in warm-up)")
+    sim.add_argument(
+        "--meals", default=None, metavar="SCENARIO",
+        help="built-in meal scenario or TOML file: replaces the carbs_g of --inputs",
     )
     sim.add_argument("--inputs", type=Path, required=True, metavar="INPUTS.csv")
     sim.add_argument(
@@ -156,8 +184,12 @@ class MinuteInputs:
 def read_inputs(path: Path) -> MinuteInputs:
     """Parse and check an inputs CSV; any problem raises :class:`InputError` (file, row, field)."""
     source = str(path)
-    with path.open(newline="", encoding="utf-8") as f:
-        return parse_inputs(f, source)
+    # utf-8-sig: a byte-order mark (spreadsheet exports) is not part of the header.
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        try:
+            return parse_inputs(f, source)
+        except UnicodeDecodeError as exc:
+            raise InputError(f"not UTF-8 text ({exc.reason})", source=source) from exc
 
 
 def parse_inputs(stream: IO[str], source: str) -> MinuteInputs:
@@ -269,56 +301,108 @@ def build_input_arrays(inputs: MinuteInputs, minutes: int) -> tuple[FloatArray, 
 class TraceSink(Protocol):
     """Receives each chunk of patients' plasma-glucose traces, in patient order."""
 
-    def write_chunk(self, names: Sequence[str], bg_mg_dl: FloatArray) -> None:
-        """``bg_mg_dl`` is ``(len(names), M + 1)``; column m is minute m."""
+    def write_chunk(
+        self, names: Sequence[str], bg_mg_dl: FloatArray, cgm: Sequence[list[str]] | None
+    ) -> None:
+        """``bg_mg_dl`` is ``(len(names), M + 1)``; column m is minute m.
+
+        ``cgm`` (with ``--cgm``) is one ``cgm_mg_dl`` column per patient.
+        """
 
 
 class TraceCsvWriter:
-    """Writes ``patient,minute,bg_mg_dl`` rows to an open text stream."""
+    """Writes ``patient,minute,bg_mg_dl[,cgm_mg_dl]`` rows to an open text stream.
 
-    def __init__(self, stream: IO[str]) -> None:
+    Plasma glucose is written with 4 decimals.  At the model's zero gate the
+    integrator (like simglucose's) can leave Gp a few hundredths of a mg/dL
+    below zero; the exact solution of the gated equations never is, so such a
+    value is written as 0 (docs/physiology.md, "Overdose").
+    """
+
+    def __init__(self, stream: IO[str], *, cgm: bool = False) -> None:
         self._stream = stream
-        stream.write(",".join(TRACE_COLUMNS) + "\n")
+        self._cgm = cgm
+        columns = (*TRACE_COLUMNS, CGM_COLUMN) if cgm else TRACE_COLUMNS
+        stream.write(",".join(columns) + "\n")
 
-    def write_chunk(self, names: Sequence[str], bg_mg_dl: FloatArray) -> None:
-        """Write every patient's rows, minute 0..M, 4 decimals (0.0001 mg/dL)."""
+    def write_chunk(
+        self, names: Sequence[str], bg_mg_dl: FloatArray, cgm: Sequence[list[str]] | None = None
+    ) -> None:
+        """Write every patient's rows, minute 0..M."""
         minutes = range(bg_mg_dl.shape[1])
-        for name, row in zip(names, bg_mg_dl.tolist(), strict=True):
-            self._stream.write(
-                "".join(f"{name},{m},{v:.4f}\n" for m, v in zip(minutes, row, strict=True))
-            )
+        if self._cgm and cgm is None:
+            raise ValueError("this writer has a cgm_mg_dl column: pass the CGM columns")
+        for p, (name, row) in enumerate(zip(names, bg_mg_dl.tolist(), strict=True)):
+            if self._cgm:
+                assert cgm is not None
+                texts = cgm[p]
+                self._stream.write("".join(
+                    f"{name},{m},{max(v, 0.0):.4f},{texts[m]}\n"
+                    for m, v in zip(minutes, row, strict=True)))
+            else:
+                self._stream.write("".join(
+                    f"{name},{m},{max(v, 0.0):.4f}\n" for m, v in zip(minutes, row, strict=True)))
+
+
+@dataclass(frozen=True, slots=True)
+class CgmOption:
+    """What ``--cgm`` asks for: the sensor model, its randomness, its age at minute 0."""
+
+    spec: Any  # pumplab.physiology.sensor.CgmSpec
+    randomness: Any  # pumplab.physiology.sensor.CgmRandomness, one stream set per patient
+    sensor_age_min: int
+
+
+#: Per-patient carbohydrate for a chunk of patients: ``(rows) -> (len(rows), M)``.
+CarbsForChunk = Callable[[slice], "FloatArray"]
 
 
 def simulate_cohort(
     cohort: Cohort,
-    carbs_g: FloatArray,
+    carbs_g: FloatArray | CarbsForChunk,
     insulin_u: FloatArray,
     sink: TraceSink | None,
     *,
     progress: Callable[[int], None] | None = None,
+    cgm: CgmOption | None = None,
 ) -> RunSummary:
-    """Simulate ``cohort`` on shared per-minute inputs, in patient chunks.
+    """Simulate ``cohort`` on per-minute inputs, in patient chunks.
 
-    Each chunk's trace goes to ``sink`` (when given) and is then dropped, so
-    memory stays bounded however large the cohort.  Returns the summary of
-    all patients (as one :class:`~pumplab.physiology.RunSummary`).
+    ``carbs_g`` is shared ``(M,)`` or, for per-patient meal plans, a function
+    giving the ``(n, M)`` carbs of a chunk of patients.  Each chunk's trace goes
+    to ``sink`` (when given) and is then dropped, so memory stays bounded
+    however large the cohort.  With ``cgm``, the chunk's interstitial glucose
+    is read by the CGM error model (per-patient streams, so chunking changes
+    nothing).  Returns the summary of all patients (as one
+    :class:`~pumplab.physiology.RunSummary`).
     """
     import numpy as np
 
     from pumplab.physiology import PatientBatch, RunSummary
 
-    m = carbs_g.shape[0]
+    m = insulin_u.shape[0]
     if sink is None:
         chunk = _PATIENTS_PER_CHUNK
     else:
         chunk = max(1, min(_PATIENTS_PER_CHUNK, _TRACE_VALUES_PER_CHUNK // (m + 1)))
     parts: list[RunSummary] = []
     for start in range(0, len(cohort), chunk):
-        part = cohort.take(np.arange(start, min(start + chunk, len(cohort))))
+        rows = slice(start, min(start + chunk, len(cohort)))
+        part = cohort.take(np.arange(rows.start, rows.stop))
         batch = PatientBatch(part)
-        bg, _ = batch.run(carbs_g, insulin_u, trace_bg=sink is not None)
+        carbs = carbs_g(rows) if callable(carbs_g) else carbs_g
+        want_gsub = cgm is not None and sink is not None
+        bg, gsub = batch.run(carbs, insulin_u, trace_bg=sink is not None, trace_gsub=want_gsub)
         if sink is not None and bg is not None:
-            sink.write_chunk(part.names, bg)
+            columns = None
+            if cgm is not None and gsub is not None:
+                from pumplab.physiology.sensor import simulate_cgm
+
+                readings = simulate_cgm(gsub, spec=cgm.spec,
+                                        randomness=cgm.randomness.select(rows),
+                                        sensor_age_min=cgm.sensor_age_min)
+                columns = [readings.column(i, m + 1) for i in range(len(part))]
+            sink.write_chunk(part.names, bg, columns)
         parts.append(batch.summary())
         if progress is not None:
             progress(start + len(part))
@@ -348,8 +432,9 @@ def _select_cohort(args: argparse.Namespace) -> Cohort:
         if seed < 0:
             raise InputError(f"negative seed {seed}", source="--seed", allowed="integer >= 0")
         return generate_population(args.population, np.random.default_rng(seed))
-    if args.seed is not None:
-        raise InputError("--seed applies only to --population", source="--seed")
+    if args.seed is not None and not (args.cgm or args.meals is not None):
+        raise InputError("--seed applies to --population, --cgm and --meals only",
+                         source="--seed")
     cohort = load_cohort()
     if args.patient == "all":
         return cohort
@@ -365,8 +450,7 @@ def _simulate_command(args: argparse.Namespace) -> int:
     if args.minutes is not None:
         if args.minutes < minutes:
             raise InputError(
-                f"{args.minutes} minutes is shorter than the inputs (last minute "
-                f"{minutes - 1})",
+                f"{args.minutes} minutes is shorter than the inputs (last minute {minutes - 1})",
                 source="--minutes",
                 allowed=f">= {minutes}",
             )
@@ -377,12 +461,22 @@ def _simulate_command(args: argparse.Namespace) -> int:
         )
     if minutes > MAX_MINUTES:
         raise InputError(f"{minutes} minutes", source="--minutes", allowed=f"<= {MAX_MINUTES}")
+    if args.cgm and args.out is None:
+        raise InputError("--cgm adds a cgm_mg_dl column to the trace: give --out TRACE.csv",
+                         source="--cgm")
+    if args.seed is not None and args.seed < 0:
+        raise InputError(f"negative seed {args.seed}", source="--seed", allowed="integer >= 0")
     cohort = _select_cohort(args)
     carbs, insulin = build_input_arrays(inputs, minutes)
+    seed = 0 if args.seed is None else args.seed
+    carbs_in: FloatArray | CarbsForChunk = carbs
+    if args.meals is not None:
+        carbs_in = _meal_carbs(args.meals, len(cohort), minutes, seed)
+    cgm = _cgm_option(args, len(cohort), seed) if args.cgm else None
     if args.out is None:
-        summary = simulate_cohort(cohort, carbs, insulin, None)
+        summary = simulate_cohort(cohort, carbs_in, insulin, None)
     else:
-        summary = _simulate_to_file(cohort, carbs, insulin, args.out)
+        summary = _simulate_to_file(cohort, carbs_in, insulin, args.out, cgm)
     if args.json:
         json.dump(
             {
@@ -399,14 +493,58 @@ def _simulate_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _meal_carbs(scenario: str, n: int, minutes: int, seed: int) -> CarbsForChunk:
+    """Per-chunk carbs from a meal scenario, each patient on its own streams."""
+    from pumplab.physiology.meals import MealRandomness, load_meal_plan, realize_meals
+    from pumplab.sim.streams import RandomStreams
+
+    plan = load_meal_plan(scenario)
+    streams = RandomStreams(seed)
+    randomness = MealRandomness.from_generators(
+        schedule=streams.generator("meals.schedule"),
+        counting=streams.generator("meals.counting"),
+        n_patients=n,
+    )
+
+    def carbs_for(rows: slice) -> FloatArray:
+        part = randomness.select(rows)
+        meals = realize_meals(plan, n_patients=rows.stop - rows.start, n_minutes=minutes,
+                              randomness=part)
+        return meals.eaten_g
+
+    return carbs_for
+
+
+def _cgm_option(args: argparse.Namespace, n: int, seed: int) -> CgmOption:
+    from pumplab.physiology.sensor import CgmRandomness, cgm_preset
+    from pumplab.sim.streams import RandomStreams
+
+    if args.sensor_age < 0:
+        raise InputError(f"{args.sensor_age}", source="--sensor-age",
+                         allowed="minutes >= 0")
+    spec = cgm_preset(args.cgm_model)
+    streams = RandomStreams(seed)
+    randomness = CgmRandomness.from_generators(
+        noise=streams.generator("cgm.noise"),
+        calibration=streams.generator("cgm.calibration"),
+        dropout=streams.generator("cgm.dropout"),
+        n_patients=n,
+    )
+    return CgmOption(spec, randomness, args.sensor_age)
+
+
 def _simulate_to_file(
-    cohort: Cohort, carbs: FloatArray, insulin: FloatArray, out: Path
+    cohort: Cohort, carbs: FloatArray | CarbsForChunk, insulin: FloatArray, out: Path,
+    cgm: CgmOption | None = None,
 ) -> RunSummary:
     directory = out.parent if str(out.parent) else Path(".")
+    if not directory.is_dir():
+        raise InputError(f"directory {directory} does not exist", source=str(out))
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as stream:
-            summary = simulate_cohort(cohort, carbs, insulin, TraceCsvWriter(stream))
+            writer = TraceCsvWriter(stream, cgm=cgm is not None)
+            summary = simulate_cohort(cohort, carbs, insulin, writer, cgm=cgm)
         os.replace(tmp_name, out)
     except BaseException:
         os.unlink(tmp_name)

@@ -117,8 +117,10 @@ def validate_glucose(bg_mg_dl: npt.ArrayLike) -> FloatArray:
     if bg.ndim != 2:
         raise ValueError(f"glucose must have shape (N, T) or (T,), got shape {bg.shape}")
     # NaN compares False both ways, so only real bad values trip these.
-    if np.any(bg <= 0.0):
-        raise ValueError("glucose values must be > 0 mg/dL (NaN marks a missing sample)")
+    # Zero is allowed: a simulated plasma glucose reaches 0 mg/dL in an overdose
+    # (the 2008 UVA/Padova model has no counter-regulation).  Negative is not.
+    if np.any(bg < 0.0):
+        raise ValueError("glucose values must be >= 0 mg/dL (NaN marks a missing sample)")
     if np.any(np.isinf(bg)):
         raise ValueError("glucose values must be finite (NaN marks a missing sample)")
     return bg

@@ -60,6 +60,7 @@ __all__ = [
     "glycemic_metrics",
     "gmi_pct",
     "kovatchev_risk",
+    "RISK_FLOOR_MG_DL",
     "series_metrics",
 ]
 
@@ -187,6 +188,11 @@ class GlycemicMetrics:
 _INT_FIELDS = frozenset({"n_samples", "hypo_events"})
 
 
+#: Below this, Kovatchev's risk function is undefined (ln BG ≤ 0); simulated
+#: plasma glucose under it is scored at it (see :func:`kovatchev_risk`).
+RISK_FLOOR_MG_DL = 1.0
+
+
 def kovatchev_risk(bg_mg_dl: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
     """Kovatchev's low and high risk ``(rl, rh)`` of each glucose value.
 
@@ -194,14 +200,15 @@ def kovatchev_risk(bg_mg_dl: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
     below and positive above; r = 10·f²; rl = r where f < 0 (else 0), rh = r
     where f > 0 (else 0) (Kovatchev et al. 1997; 2006).  ``NaN`` stays ``NaN``.
 
-    The paper's domain is the meter range (BG > 1 mg/dL, where ln(BG) > 0).  So
-    that a simulated BG below 1 mg/dL (a catastrophic attack outcome) still
-    scores as maximal risk rather than ``NaN``, ln(BG)^1.084 is taken as the
-    odd power sign(ln BG)·|ln BG|^1.084; above 1 mg/dL this is the formula.
+    The formula is defined for BG > 1 mg/dL (ln BG > 0), which covers every
+    meter and sensor reading.  A *simulated* plasma glucose can fall below that,
+    to 0, in an overdose (the 2008 model has no counter-regulation); such a
+    value is scored at :data:`RISK_FLOOR_MG_DL` = 1 mg/dL, the formula's largest
+    defined low risk (about 181), rather than ``NaN`` or infinity.
     """
     bg = np.asarray(bg_mg_dl, dtype=np.float64)
-    log_bg = np.log(bg)
-    f = _KOV_GAMMA * (np.sign(log_bg) * np.abs(log_bg) ** _KOV_ALPHA - _KOV_BETA)
+    log_bg = np.log(np.maximum(bg, RISK_FLOOR_MG_DL))
+    f = _KOV_GAMMA * (log_bg**_KOV_ALPHA - _KOV_BETA)
     r = _KOV_SCALE * f * f
     rl = np.where(f < 0.0, r, 0.0)
     rh = np.where(f > 0.0, r, 0.0)

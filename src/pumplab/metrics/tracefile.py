@@ -440,10 +440,12 @@ def _glucose(text: str, column: str, b: _SeriesBuilder, minute: int, source: str
     if not text:
         return  # no reading at this minute
     is_cgm = column == CGM_COLUMN
+    # A sensor never reads 0 (it reads LOW); a simulated plasma glucose can be 0
+    # in an overdose (the 2008 model has no counter-regulation), never negative.
     allowed = (
         "a glucose value > 0 mg/dL, LOW, HIGH, or empty for no reading"
         if is_cgm
-        else "a glucose value > 0 mg/dL, or empty for no reading"
+        else "a glucose value >= 0 mg/dL, or empty for no reading"
     )
     flag = text.upper()
     if is_cgm and flag in _FLAGS:
@@ -459,9 +461,10 @@ def _glucose(text: str, column: str, b: _SeriesBuilder, minute: int, source: str
             raise InputError(
                 f"not a number: {text!r}", source=source, row=row, field=column, allowed=allowed
             ) from None
-        if not math.isfinite(value) or value <= 0.0:
+        if not math.isfinite(value) or value < 0.0 or (is_cgm and value == 0.0):
             raise InputError(
-                f"glucose must be a positive finite number, got {text!r}",
+                f"glucose must be a {'positive' if is_cgm else 'non-negative'} finite number,"
+                f" got {text!r}",
                 source=source,
                 row=row,
                 field=column,

@@ -24,7 +24,7 @@ from pumplab.physiology.model import (
     Param,
     State,
 )
-from pumplab.physiology.population import PlausibilityRules, generate_population
+from pumplab.physiology.population import PlausibilityRules, generate_population, plausible
 from pumplab.physiology.simulator import (
     DEFAULT_STEPS,
     SEVERE_HYPO_MG_DL,
@@ -59,5 +59,6 @@ __all__ = [
     "default_backend",
     "generate_population",
     "load_cohort",
+    "plausible",
     "simulate",
 ]

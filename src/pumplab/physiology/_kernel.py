@@ -3,20 +3,23 @@
 One call advances N patients by M minutes.  For each patient the 13 states
 live in local variables (registers or the stack) for the whole run, the
 patient's constants are read once, and each minute does simglucose's meal
-bookkeeping, ``n_sub`` classical Runge-Kutta 4 sub-steps of the right-hand
-side, the severe-hypoglycaemia / validity bookkeeping and, when asked, writes
-the minute's glucose to the trace.
+bookkeeping, classical Runge-Kutta 4 sub-steps of the right-hand side (as many
+as the step control asks: more while eating, a fine redo when glucose crosses
+zero; see simulator.StepControl), the finiteness check, the
+severe-hypoglycaemia / validity bookkeeping and, when asked, writes the
+minute's glucose to the trace.
 
 The right-hand side :func:`_rhs` is :func:`pumplab.physiology.model.derivatives`
 written for one patient, with the same floating-point operations in the same
 order (the numpy backend gives the same numbers; a test holds them to it).
 
-Deliberately not here: input validation, array allocation, choosing the
-number of sub-steps, raising errors: :mod:`pumplab.physiology.simulator` does
-those; this module only computes.  No ``parallel=True``: one core per call, so
-that benchmarks are per-core and the caller decides how to use the machine.
-Compiled code is cached on disk (``cache=True``) so a new process loads it
-instead of recompiling.
+Deliberately not here: input validation beyond :func:`first_invalid`, array
+allocation, raising errors (:mod:`pumplab.physiology.simulator` does those;
+this module only computes).  No ``parallel=True``: one core per call, so that
+benchmarks are per-core and the caller decides how to use the machine.
+Compiled with ``error_model="numpy"`` (IEEE division, no ZeroDivisionError
+tests: see docs/performance.md) and cached on disk (``cache=True``) so a new
+process loads the machine code instead of recompiling.
 """
 
 from __future__ import annotations
@@ -24,12 +27,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 from numba import njit
 
 from pumplab.physiology.model import EAT_RATE_G_PER_MIN, N_STATES, Param
 from pumplab.units import MG_PER_G
 
-__all__ = ["advance"]
+__all__ = ["advance", "first_invalid"]
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
 
 # Validity flags (bit values), see simulator.ValidityFlag; duplicated as plain
 # ints because numba reads module-level constants at compile time.
@@ -73,6 +80,21 @@ _FSNC = int(Param.Fsnc)
 _EAT_RATE = float(EAT_RATE_G_PER_MIN)
 _MG_PER_G = float(MG_PER_G)
 _NS = int(N_STATES)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _tanh(z: float) -> float:
+    """tanh(z) as 1 - 2 / (exp(2z) + 1), exactly as :func:`pumplab.physiology.model._tanh`.
+
+    One exp is about 2.7x cheaper than libm's tanh here.  For |z| >= 20 the
+    formula rounds to exactly +-1 (2 / (e^40 + 1) < 1e-17 is below half an ulp
+    of 1), so the exp is skipped there: same result, bit for bit.
+    """
+    if z >= 20.0:
+        return 1.0
+    if z <= -20.0:
+        return -1.0
+    return 1.0 - 2.0 / (math.exp(2.0 * z) + 1.0)
 
 
 @njit(inline="always", cache=True, error_model="numpy")
@@ -134,10 +156,8 @@ def _rhs(
     # G1-G4: stomach and gut (Dalla Man 2007 eqs. 10-13).
     q_sto = x0 + x1
     if gut_on:
-        # tanh(z) = 1 - 2 / (exp(2z) + 1): an exact identity, evaluated with one exp
-        # (2.7x cheaper than libm's tanh here); see model._tanh.
-        t1 = 1.0 - 2.0 / (math.exp(2.0 * (alpha * (q_sto - b_dbar))) + 1.0)
-        t2 = 1.0 - 2.0 / (math.exp(2.0 * (beta * (q_sto - d_dbar))) + 1.0)
+        t1 = _tanh(alpha * (q_sto - b_dbar))
+        t2 = _tanh(beta * (q_sto - d_dbar))
         kgut = kmin + half_range * (t1 - t2 + 2.0)
     else:
         kgut = kmax
@@ -147,10 +167,7 @@ def _rhs(
     # G5-G9: glucose kinetics.
     ra = ra_c * x2
     egp = kp1 - kp2 * x3 - kp3 * x8
-    if x3 > ke2:
-        renal = ke1 * (x3 - ke2)
-    else:
-        renal = 0.0
+    renal = ke1 * (x3 - ke2) if x3 > ke2 else 0.0
     d3 = max(egp, 0.0) + ra - fsnc - renal - k1 * x3 + k2 * x4
     if not x3 >= 0.0:
         d3 = 0.0
@@ -183,7 +200,7 @@ def _rhs(
 
 
 @njit(inline="always", cache=True, error_model="numpy")
-def _constants(prm: np.ndarray, p: int) -> tuple[float, ...]:  # type: ignore[type-arg]
+def _constants(prm: F64, p: int) -> tuple[float, ...]:
     kmax = prm[p, _KMAX]
     kmin = prm[p, _KMIN]
     return (
@@ -248,7 +265,10 @@ def _f(
     )  # fmt: skip
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+# Deliberately not inline="always": numba's IR-level inlining of this (already
+# inlined) body into advance() triples the first compile (7 s -> 21 s here) for
+# no measurable speed-up; LLVM still optimises the call.
+@njit(cache=True, error_model="numpy")
 def _rk4_minute(
     x: tuple[float, ...],
     n_sub: int,
@@ -290,26 +310,26 @@ def _rk4_minute(
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def advance(
-    x: np.ndarray,  # type: ignore[type-arg]  (N, 13) in/out
-    queue: np.ndarray,  # type: ignore[type-arg]  (N, 5) in/out, see QUEUE_COLUMNS
-    prm: np.ndarray,  # type: ignore[type-arg]  (N, N_PARAMS)
-    insulin_factor: np.ndarray,  # type: ignore[type-arg]  (N,) pmol/kg per U
-    carbs_g: np.ndarray,  # type: ignore[type-arg]  (1 or N, M)
-    insulin_u: np.ndarray,  # type: ignore[type-arg]  (1 or N, M)
-    steps: np.ndarray,  # type: ignore[type-arg]  (4,) int64: base, meal, window, zero-crossing
+    x: F64,  # (N, 13) in/out
+    queue: F64,  # (N, 5) in/out, see QUEUE_COLUMNS
+    prm: F64,  # (N, N_PARAMS)
+    insulin_factor: F64,  # (N,) pmol/kg per U
+    carbs_g: F64,  # (1 or N, M)
+    insulin_u: F64,  # (1 or N, M)
+    steps: I64,  # (4,) int64: base, meal, window, zero-crossing
     minute0: int,
-    trace_bg: np.ndarray,  # type: ignore[type-arg]  (N, M + 1) or (N, 0)
-    trace_gsub: np.ndarray,  # type: ignore[type-arg]  (N, M + 1) or (N, 0)
-    bg_sum: np.ndarray,  # type: ignore[type-arg]  (N,) in/out
-    bg_min: np.ndarray,  # type: ignore[type-arg]  (N,) in/out
-    bg_max: np.ndarray,  # type: ignore[type-arg]  (N,) in/out
-    first_severe: np.ndarray,  # type: ignore[type-arg]  (N,) int64 in/out, -1 = never
-    flags: np.ndarray,  # type: ignore[type-arg]  (N,) int64 in/out
-    first_nonfinite: np.ndarray,  # type: ignore[type-arg]  (N,) int64 in/out, -1 = never
+    trace_bg: F64,  # (N, M + 1) or (N, 0)
+    trace_gsub: F64,  # (N, M + 1) or (N, 0)
+    bg_sum: F64,  # (N,) in/out
+    bg_min: F64,  # (N,) in/out
+    bg_max: F64,  # (N,) in/out
+    first_severe: I64,  # (N,) int64 in/out, -1 = never
+    flags: I64,  # (N,) int64 in/out
+    first_nonfinite: I64,  # (N,) int64 in/out, -1 = never
     severe_mg_dl: float,
     above_mg_dl: float,
-) -> None:
-    """Advance every patient by M minutes, in place (see the module docstring)."""
+) -> int:
+    """Advance every patient by M minutes, in place; returns how many became non-finite."""
     n = x.shape[0]
     m_total = carbs_g.shape[1]
     shared_carbs = carbs_g.shape[0] == 1
@@ -320,6 +340,7 @@ def advance(
     meal_sub = steps[1]
     meal_window = float(steps[2])
     zero_sub = steps[3]
+    failed = 0
     for p in range(n):
         if first_nonfinite[p] >= 0:
             continue
@@ -330,7 +351,7 @@ def advance(
         ins_factor = insulin_factor[p]
         pc = 0 if shared_carbs else p
         pi = 0 if shared_insulin else p
-        xt = (
+        xt: tuple[float, ...] = (
             x[p, 0], x[p, 1], x[p, 2], x[p, 3], x[p, 4], x[p, 5], x[p, 6],
             x[p, 7], x[p, 8], x[p, 9], x[p, 10], x[p, 11], x[p, 12],
         )  # fmt: skip
@@ -393,6 +414,7 @@ def advance(
             )  # fmt: skip
             if not math.isfinite(total):
                 first_nonfinite[p] = minute0 + m + 1
+                failed += 1
                 break
             bg = xt[3] / vg
             s_sum += bg
@@ -422,3 +444,15 @@ def advance(
         bg_max[p] = s_max
         first_severe[p] = severe
         flags[p] = flag
+    return failed
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def first_invalid(values: F64) -> int:
+    """Flat index of the first value that is negative, NaN or infinite; -1 if none."""
+    flat = values.ravel()
+    for i in range(flat.size):
+        v = flat[i]
+        if not (v >= 0.0 and v < math.inf):
+            return i
+    return -1

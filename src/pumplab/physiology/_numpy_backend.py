@@ -35,7 +35,7 @@ from pumplab.physiology.model import (
 )
 from pumplab.units import MG_PER_G
 
-__all__ = ["advance"]
+__all__ = ["advance", "first_invalid"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -113,16 +113,14 @@ def advance(
     first_nonfinite: IntArray,
     severe_mg_dl: float,
     above_mg_dl: float,
-) -> None:
-    """Advance N patients by M minutes in place; see the kernel for the argument meanings."""
+) -> int:
+    """Advance N patients by M minutes in place; returns how many became non-finite."""
     m_total = carbs_g.shape[1]
     n = x.shape[0]
     active = first_nonfinite < 0
     params = np.ascontiguousarray(prm.T)  # (N_PARAMS, N)
     xs = np.ascontiguousarray(x.T)  # (13, N)
-    meal = MealQueue(
-        queue[:, 0].copy(), queue[:, 1].copy(), queue[:, 2].copy(), queue[:, 3].copy()
-    )
+    meal = MealQueue(queue[:, 0].copy(), queue[:, 1].copy(), queue[:, 2].copy(), queue[:, 3].copy())
     since_eating = queue[:, 4].copy()
     base_sub, meal_sub, meal_window, zero_sub = (int(v) for v in steps)
     vg = params[Param.Vg]
@@ -184,4 +182,12 @@ def advance(
     bg_max[:] = s_max
     first_severe[:] = severe
     flags[:] = flag
+    newly_failed = int(np.count_nonzero((nonfinite >= 0) & (first_nonfinite < 0)))
     first_nonfinite[:] = nonfinite
+    return newly_failed
+
+
+def first_invalid(values: FloatArray) -> int:
+    """Flat index of the first value that is negative, NaN or infinite; -1 if none."""
+    bad = np.flatnonzero(~((values >= 0.0) & (values < np.inf)))
+    return int(bad[0]) if bad.size else -1

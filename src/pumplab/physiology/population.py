@@ -46,8 +46,8 @@ from pumplab.units import pmol_per_kg_to_u, u_per_min_to_u_per_h
 
 __all__ = [
     "CONSTANT_PARAMETERS",
-    "LOG_PARAMETERS",
     "LOGIT_PARAMETERS",
+    "LOG_PARAMETERS",
     "PlausibilityRules",
     "derive_steady_state",
     "generate_population",
@@ -263,7 +263,9 @@ def generate_population(
     if not isinstance(rng, np.random.Generator):
         raise TypeError("rng must be a numpy.random.Generator (e.g. np.random.default_rng(seed))")
     if not groups or any(g not in AGE_GROUPS for g in groups):
-        raise InputError(f"unknown age group in {groups!r}", field="groups", allowed=", ".join(AGE_GROUPS))
+        raise InputError(
+            f"unknown age group in {groups!r}", field="groups", allowed=", ".join(AGE_GROUPS)
+        )
     if not spread > 0.0:
         raise ValueError(f"spread must be > 0, got {spread!r}")
     rules = PlausibilityRules() if rules is None else rules

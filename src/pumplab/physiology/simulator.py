@@ -85,7 +85,7 @@ class StepControl:
     """
 
     base_substeps: int = 1
-    meal_substeps: int = 2
+    meal_substeps: int = 4
     meal_window_min: int = 30
     zero_crossing_substeps: int = 16
 
@@ -135,7 +135,8 @@ class ValidityFlag(IntFlag):
     STATE_AT_ZERO = 4
 
 
-AdvanceFn = Callable[..., None]
+AdvanceFn = Callable[..., int]
+CheckFn = Callable[[FloatArray], int]
 
 
 def default_backend() -> Backend:
@@ -143,7 +144,7 @@ def default_backend() -> Backend:
     return "numpy" if os.environ.get("PUMPLAB_NO_NUMBA", "") == "1" else "numba"
 
 
-def _advance_function(backend: Backend) -> AdvanceFn:
+def _backend_functions(backend: Backend) -> tuple[AdvanceFn, CheckFn]:
     if backend == "numba":
         try:
             from pumplab.physiology import _kernel
@@ -153,15 +154,13 @@ def _advance_function(backend: Backend) -> AdvanceFn:
                 RuntimeWarning,
                 stacklevel=3,
             )
-            from pumplab.physiology import _numpy_backend
-
-            return _numpy_backend.advance
-        advance: AdvanceFn = _kernel.advance
-        return advance
+            backend = "numpy"
+        else:
+            return _kernel.advance, _kernel.first_invalid
     if backend == "numpy":
         from pumplab.physiology import _numpy_backend
 
-        return _numpy_backend.advance
+        return _numpy_backend.advance, _numpy_backend.first_invalid
     raise ValueError(f"unknown backend {backend!r} (allowed: 'numba', 'numpy')")
 
 
@@ -185,7 +184,7 @@ class RunSummary:
     @property
     def outside_validated_range(self) -> npt.NDArray[np.bool_]:
         """True where any :class:`ValidityFlag` bit is set."""
-        return self.validity_flags != 0
+        return np.asarray(self.validity_flags != 0, dtype=np.bool_)
 
     def records(self) -> list[dict[str, Any]]:
         """One plain dict per patient (JSON-ready)."""
@@ -245,7 +244,7 @@ class PatientBatch:
         if not isinstance(steps, StepControl):
             raise TypeError(f"steps must be a StepControl, got {type(steps).__name__}")
         self._backend: Backend = default_backend() if backend is None else backend
-        self._advance = _advance_function(self._backend)
+        self._advance, self._first_invalid = _backend_functions(self._backend)
         self._cohort = cohort
         self._names = cohort.names
         n = len(cohort)
@@ -273,6 +272,7 @@ class PatientBatch:
         self._flags |= np.where(bg0 < SEVERE_HYPO_MG_DL, int(ValidityFlag.SEVERE_HYPOGLYCAEMIA), 0)
         self._flags |= np.where(bg0 > ABOVE_RANGE_MG_DL, int(ValidityFlag.ABOVE_RANGE), 0)
         self._nonfinite = np.full(n, -1, dtype=np.int64)
+        self._failed = False
         if not np.isfinite(self._x).all():
             raise ValueError("initial state must be finite")
         self._minute = 0
@@ -340,7 +340,7 @@ class PatientBatch:
     @property
     def outside_validated_range(self) -> npt.NDArray[np.bool_]:
         """True for patients whose run has left the model's validated range."""
-        return self._flags != 0
+        return np.asarray(self._flags != 0, dtype=np.bool_)
 
     @property
     def nonfinite_minute(self) -> IntArray:
@@ -408,8 +408,9 @@ class PatientBatch:
     def _call(
         self, carbs: FloatArray, insulin: FloatArray, trace_bg: FloatArray, trace_gsub: FloatArray
     ) -> None:
-        self._check_not_failed()
-        self._advance(
+        if self._failed:
+            self._raise_non_finite()
+        failed = self._advance(
             self._x,
             self._queue,
             self._prm,
@@ -430,29 +431,33 @@ class PatientBatch:
             ABOVE_RANGE_MG_DL,
         )
         self._minute += carbs.shape[1]
-        self._check_not_failed()
+        if failed:
+            self._failed = True
+            self._raise_non_finite()
 
-    def _check_not_failed(self) -> None:
+    def _raise_non_finite(self) -> None:
         failed = np.flatnonzero(self._nonfinite >= 0)
-        if failed.size:
-            first = int(failed[np.argmin(self._nonfinite[failed])])
-            others = f" (and {failed.size - 1} other patients)" if failed.size > 1 else ""
-            raise NonFiniteStateError(
-                f"state of patient {self._names[first]} became non-finite at minute "
-                f"{int(self._nonfinite[first])}{others}; the batch cannot continue"
-            )
+        first = int(failed[np.argmin(self._nonfinite[failed])])
+        others = f" (and {failed.size - 1} other patients)" if failed.size > 1 else ""
+        raise NonFiniteStateError(
+            f"state of patient {self._names[first]} became non-finite at minute "
+            f"{int(self._nonfinite[first])}{others}; the batch cannot continue"
+        )
 
     # -- input validation --------------------------------------------------------------
     def _minute_input(self, values: npt.ArrayLike, field: str) -> FloatArray:
         arr = np.asarray(values, dtype=np.float64)
-        if arr.ndim == 0 or arr.shape == (1,):
-            arr = arr.reshape(1, 1)
-        elif arr.shape == (self._n,):
+        if arr.shape == (self._n,):
             arr = arr.reshape(self._n, 1)
+        elif arr.ndim == 0 or arr.shape == (1,):
+            arr = arr.reshape(1, 1)
         else:
-            raise ValueError(f"{field} must have shape ({self._n},) or be a scalar, got {arr.shape}")
-        _check_values(arr, field, self._names, self._minute)
-        return np.ascontiguousarray(arr)
+            raise ValueError(
+                f"{field} must have shape ({self._n},) or be a scalar, got {arr.shape}"
+            )
+        arr = np.ascontiguousarray(arr)
+        self._check_values(arr, field)
+        return arr
 
     def _run_input(self, values: npt.ArrayLike, field: str) -> FloatArray:
         arr = np.asarray(values, dtype=np.float64)
@@ -463,23 +468,23 @@ class PatientBatch:
                 f"{field} must have shape (M,) or ({self._n}, M) with M >= 1, got "
                 f"{np.shape(values)}"
             )
-        _check_values(arr, field, self._names, self._minute)
-        return np.ascontiguousarray(arr)
+        arr = np.ascontiguousarray(arr)
+        self._check_values(arr, field)
+        return arr
 
-
-def _check_values(arr: FloatArray, field: str, names: tuple[str, ...], minute0: int) -> None:
-    """Inputs must be finite and non-negative; name the patient and minute if not."""
-    if arr.min() >= 0.0 and arr.max() < np.inf:
-        return  # NaN fails the first test, +inf the second
-    bad = np.argwhere(~(np.isfinite(arr) & (arr >= 0.0)))[0]
-    row, col = int(bad[0]), int(bad[1])
-    who = names[row] if arr.shape[0] == len(names) else "every patient"
-    raise InputError(
-        f"{arr[row, col]!r} for {who} at minute {minute0 + col}",
-        source=field,
-        field=field,
-        allowed="finite and >= 0",
-    )
+    def _check_values(self, arr: FloatArray, field: str) -> None:
+        """Inputs must be finite and non-negative; name the patient and minute if not."""
+        bad = self._first_invalid(arr)
+        if bad < 0:
+            return
+        row, col = divmod(bad, arr.shape[1])
+        who = self._names[row] if arr.shape[0] == self._n else "every patient"
+        raise InputError(
+            f"{arr[row, col]!r} for {who} at minute {self._minute + col}",
+            source=field,
+            field=field,
+            allowed="finite and >= 0",
+        )
 
 
 def simulate(
@@ -508,4 +513,3 @@ def simulate(
         final_state=batch.state,
         summary=batch.summary(),
     )
-

@@ -438,7 +438,13 @@ class Pump:
         for action, t in rep.withhold:
             (self._gate.withholding.open if action == "open" else self._gate.withholding.close)(t)
         self._bolus_doses = list(rep.bolus_doses)
-        self._last_stroke_ms = rep.last_stroke_ms if rep.last_stroke_ms is not None else now
+        # The no-delivery window runs from the last stroke ever recorded (or from the
+        # log's first record): a restart must not reset it.
+        if rep.last_stroke_ms is not None:
+            self._last_stroke_ms = rep.last_stroke_ms
+        else:
+            self._last_stroke_ms = (rep.first_device_time_ms
+                                    if rep.first_device_time_ms is not None else now)
         self._idem = rep.idem
         self._last_accepted = rep.last_accepted
         self._next_bolus_id = rep.next_bolus_id
@@ -1098,13 +1104,29 @@ class Pump:
         decision = self._request_bolus(req)
         if decision.allowed:
             self._start_bolus(req, kind, wizard)
+        else:
+            self._record_key_refusal("bolus", req.origin, decision,
+                                     {"requested_u": req.total_mu / 1000, "kind": kind.value})
         return decision
 
     def _key_temp(self, req: TempBasalRequest) -> Decision:
         decision = self._gate.check_temp_basal(req, self._view(), self._settings)
         if decision.allowed:
             self._start_temp(req)
+        else:
+            self._record_key_refusal("temp_basal", req.origin, decision, {
+                "rate_u_per_h": (req.rate_mu_per_h / 1000 if req.rate_mu_per_h is not None
+                                 else None),
+                "percent": req.percent, "duration_min": req.duration_ms // MS_PER_MINUTE})
         return decision
+
+    def _record_key_refusal(self, what: str, origin: Origin, decision: Decision,
+                            request: dict[str, JSONValue]) -> None:
+        """A request made on the keys and refused by the gate (shown on the screen)."""
+        self._record("delivery_refused", {
+            "what": what, "source": origin.value, "request": request,
+            "reason": decision.reason.value if decision.reason else None,
+            "rule": decision.rule.value if decision.rule else None, "detail": decision.detail})
 
     def _key_suspend(self) -> None:
         if self._suspend is None:

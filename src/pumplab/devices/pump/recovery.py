@@ -74,6 +74,7 @@ class Replayed:
     """What the log says the pump's state was when it stopped."""
 
     records: int = 0
+    first_device_time_ms: int | None = None
     settings: dict[str, JSONValue] | None = None
     clock_offset_ms: int = 0
     last_device_time_ms: int = 0
@@ -110,6 +111,8 @@ def replay(records: Iterable[HistoryRecord], *, now_ms: int) -> Replayed:
         r.records += 1
         d: Mapping[str, Any] = rec.data
         t = rec.device_time_ms
+        if r.first_device_time_ms is None:
+            r.first_device_time_ms = t
         r.clock_offset_ms = rec.clock_ms - rec.device_time_ms
         r.last_device_time_ms = t
         kind = rec.kind

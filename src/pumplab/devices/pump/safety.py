@@ -154,6 +154,13 @@ class StrokeLedger:
         self._hour_mu = 0
         self._remote_hour_mu = 0
         self._bins: dict[int, int] = {}
+        # Cached active insulin: exact (binned) value at ``_iob_at`` plus every mU added
+        # since, counted as fully on board.  Active insulin of given doses never grows
+        # with time, so this is an upper bound: the limit can only err on the safe side.
+        self._iob_at: int | None = None
+        self._iob_value = 0.0
+        self._iob_added_mu = 0
+        self._iob_curve: object = None
 
     def add(self, at_ms: int, mu: int, origin: Origin) -> None:
         """Count a stroke that went out (or may have: a stroke in flight at a crash)."""
@@ -166,6 +173,7 @@ class StrokeLedger:
             self._remote_hour_mu += mu
         b = at_ms // IOB_BIN_MS
         self._bins[b] = self._bins.get(b, 0) + mu
+        self._iob_added_mu += mu
 
     def _evict(self, now_ms: int) -> None:
         # Windows are (now − length, now]: a stroke exactly one hour old has left.
@@ -188,8 +196,22 @@ class StrokeLedger:
         self._evict(now_ms)
         return self._remote_hour_mu
 
+    def iob_upper_u(self, now_ms: int, settings: PumpSettings) -> float:
+        """A cheap upper bound of :meth:`iob_u`: recomputed at most every 5 minutes."""
+        at = self._iob_at
+        if (at is None or not (at <= now_ms < at + IOB_BIN_MS)
+                or self._iob_curve != settings.active_insulin_curve):
+            return self.iob_u(now_ms, settings)
+        return self._iob_value + self._iob_added_mu / 1000
+
     def iob_u(self, now_ms: int, settings: PumpSettings) -> float:
         """Active insulin (U) of every stroke, conservatively binned (see IOB_BIN_MS)."""
+        value = self._iob_exact(now_ms, settings)
+        self._iob_at, self._iob_value, self._iob_added_mu = now_ms, value, 0
+        self._iob_curve = settings.active_insulin_curve
+        return value
+
+    def _iob_exact(self, now_ms: int, settings: PumpSettings) -> float:
         oldest = (now_ms - IOB_HORIZON_MS) // IOB_BIN_MS
         for b in [b for b in self._bins if b < oldest]:
             del self._bins[b]
@@ -439,7 +461,9 @@ class SafetyGate:
                                f"remote cap {s.remote_max_u_per_h:.3f} U/h reached",
                                Rule.REMOTE_HOURLY_CAP)
         if self.on(Rule.MAX_IOB) and origin.automated:
-            iob = self.strokes.iob_u(now_ms, s)
+            iob = self.strokes.iob_upper_u(now_ms, s)
+            if iob + mu / 1000 > s.max_iob_u + 1e-9:
+                iob = self.strokes.iob_u(now_ms, s)  # near the limit: the exact bound
             if iob + mu / 1000 > s.max_iob_u + 1e-9:
                 return _refuse(NakReason.MAX_IOB,
                                f"active insulin max {s.max_iob_u:.3f} U reached", Rule.MAX_IOB)

@@ -1,0 +1,1 @@
+"""Benchmarks of pumplab (run as modules, e.g. ``python -m benchmarks.physiology``)."""

@@ -1,0 +1,157 @@
+"""The controller app resolves lost acknowledgements by reading status, never by guessing."""
+
+import numpy as np
+import pytest
+
+from pumplab.clock import MS_PER_MINUTE, EventClock
+from pumplab.devices.controller_app import ControllerApp, DoseOutcome
+from pumplab.devices.history import MemoryHistory
+from pumplab.devices.pump import ProtocolMode, Pump, RecordingMotor, Role, ui
+from pumplab.link.base import Envelope
+from pumplab.link.memory import InMemoryLink
+from pumplab.link.messages import Ack, BolusCommand, Nak, NakReason, TempBasalCommand
+
+APP = "app:phone"
+
+
+def rig(mode: ProtocolMode = ProtocolMode.SECURE):  # type: ignore[no-untyped-def]
+    clock = EventClock()
+    link = InMemoryLink(clock)
+    motor = RecordingMotor(clock)
+    pump = Pump(serial="123456", clock=clock, link=link, history=MemoryHistory(), motor=motor,
+                mode=mode)
+    pump.start()
+    if mode is ProtocolMode.SECURE:
+        assert ui.pair(pump, APP, Role.CONTROLLER).done
+    app = ControllerApp(APP, pump.address, clock, link,
+                        use_command_ids=mode is ProtocolMode.SECURE)
+    app.start()
+    return clock, link, pump, motor, app
+
+
+def executed_commands(pump: Pump) -> list[dict]:  # type: ignore[type-arg]
+    """The pump's own record of commands it carried out (first arrivals, accepted)."""
+    return [r.data for r in pump.history.records()
+            if r.kind == "command" and r.data["src"] == APP and r.data["outcome"] == "accepted"
+            and r.data.get("replay_of") is None
+            and r.data["type"] in ("BolusCommand", "TempBasalCommand")]
+
+
+def bolus_motor_u(motor: RecordingMotor) -> float:
+    return sum(s.amount_u for s in motor.strokes if s.source.what == "bolus")
+
+
+def test_answer_arrives_and_is_reported() -> None:
+    """Without loss, an accepted bolus is resolved by its Ack."""
+    clock, _, pump, motor, app = rig()
+    got: list[DoseOutcome] = []
+    app.bolus(1.0, got.append)
+    clock.run_until(5 * MS_PER_MINUTE)
+    assert got[0].status == "accepted" and got[0].resolved_by == "ack"
+    assert bolus_motor_u(motor) == pytest.approx(1.0)
+
+
+def test_lost_ack_is_resolved_by_status_without_a_second_dose() -> None:
+    """The Ack is lost; the app reads status, sees its id accepted, sends nothing more."""
+    clock, link, pump, motor, app = rig()
+    link.add_drop_filter(lambda env: env.dst == APP and isinstance(env.message, Ack)
+                         and env.message.in_reply_to == "BolusCommand")
+    got: list[DoseOutcome] = []
+    app.bolus(2.0, got.append)
+    clock.run_until(10 * MS_PER_MINUTE)
+    assert got[0].status == "accepted" and got[0].resolved_by == "status"
+    assert got[0].attempts == 1
+    assert bolus_motor_u(motor) == pytest.approx(2.0)
+
+
+def test_lost_command_is_sent_again_after_status_shows_it_never_arrived() -> None:
+    """The command itself is lost once; status shows another id, so it is resent once."""
+    clock, link, pump, motor, app = rig()
+    lost = {"n": 0}
+
+    def drop_first_bolus(env: Envelope) -> bool:
+        if isinstance(env.message, BolusCommand) and lost["n"] == 0:
+            lost["n"] += 1
+            return True
+        return False
+
+    link.add_drop_filter(drop_first_bolus)
+    got: list[DoseOutcome] = []
+    app.bolus(1.5, got.append)
+    clock.run_until(10 * MS_PER_MINUTE)
+    assert got[0].status == "accepted" and got[0].attempts == 2
+    assert bolus_motor_u(motor) == pytest.approx(1.5)
+
+
+def test_lost_refusal_is_recovered_from_the_pumps_idempotency_record() -> None:
+    """A refused bolus whose Nak is lost: the resend is answered with the stored refusal."""
+    clock, link, pump, motor, app = rig()
+    link.add_drop_filter(lambda env: env.dst == APP and isinstance(env.message, Nak)
+                         and not env.message.replayed)
+    got: list[DoseOutcome] = []
+    app.bolus(pump.settings.max_bolus_u + 1.0, got.append)
+    clock.run_until(10 * MS_PER_MINUTE)
+    assert got[0].status == "rejected" and got[0].reason is NakReason.MAX_BOLUS
+    assert got[0].replayed is True
+    assert bolus_motor_u(motor) == 0.0
+
+
+def test_unreachable_pump_gives_an_unknown_outcome_not_a_guess() -> None:
+    """Every answer lost: after its attempts the app says 'unknown' and stops."""
+    clock, link, pump, motor, app = rig()
+    link.add_drop_filter(lambda env: env.dst == APP)
+    got: list[DoseOutcome] = []
+    app.bolus(1.0, got.append)
+    clock.run_until(30 * MS_PER_MINUTE)
+    assert got[0].status == "unknown" and got[0].resolved_by == "gave_up"
+    assert len(executed_commands(pump)) == 1  # it did arrive, exactly once
+    assert bolus_motor_u(motor) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_answer_loss_never_doubles_or_hides_a_dose(seed: int) -> None:
+    """With 40 % of answers and 20 % of commands lost, app and pump agree on every dose."""
+    clock, link, pump, motor, app = rig()
+    rng = np.random.default_rng(seed)
+
+    def lossy(env: Envelope) -> bool:
+        p = 0.4 if env.dst == APP else 0.2 if env.src == APP else 0.0
+        return bool(rng.random() < p)
+
+    link.add_drop_filter(lossy)
+    outcomes: list[DoseOutcome] = []
+    for k in range(12):
+        at = k * 20 * MS_PER_MINUTE
+        if k % 3 == 2:
+            clock.schedule_at(at, lambda: app.temp_basal(rate_u_per_h=0.5, duration_min=30,
+                                                         on_done=outcomes.append))
+        else:
+            clock.schedule_at(at, lambda: app.bolus(0.5, outcomes.append))
+    clock.run_until(6 * 60 * MS_PER_MINUTE)
+    assert len(outcomes) == 12
+    executed = executed_commands(pump)
+    executed_ids = [d["command_id"] for d in executed]
+    assert len(executed_ids) == len(set(executed_ids)), "a command was carried out twice"
+    accepted_ids = {o.command.command_id for o in outcomes if o.status == "accepted"}
+    unknown_ids = {o.command.command_id for o in outcomes if o.status == "unknown"}
+    # Every dose the app believes accepted was carried out, and every dose carried
+    # out is either known accepted or honestly reported unknown.
+    assert accepted_ids <= set(executed_ids)
+    assert set(executed_ids) <= accepted_ids | unknown_ids
+    bolus_ids = {d["command_id"] for d in executed if d["type"] == "BolusCommand"}
+    assert bolus_motor_u(motor) == pytest.approx(0.5 * len(bolus_ids))
+
+
+def test_legacy_pump_outcome_is_found_in_its_history() -> None:
+    """Without command ids, a lost Ack is resolved by the pump's command record."""
+    clock, link, pump, motor, app = rig(ProtocolMode.LEGACY)
+    from pumplab.link.messages import WakeupCommand
+
+    link.send(APP, pump.address, WakeupCommand(duration_min=30))
+    link.add_drop_filter(lambda env: env.dst == APP and isinstance(env.message, Ack)
+                         and env.message.in_reply_to == "TempBasalCommand")
+    got: list[DoseOutcome] = []
+    app.temp_basal(rate_u_per_h=0.8, duration_min=60, on_done=got.append)
+    clock.run_until(5 * MS_PER_MINUTE)
+    assert got[0].status == "accepted" and got[0].resolved_by == "history"
+    assert got[0].command == TempBasalCommand(0.8, None, 60)

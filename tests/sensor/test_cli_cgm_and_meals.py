@@ -1,0 +1,142 @@
+"""`pumplab patient simulate --cgm / --meals`, and the trace read back by `pumplab metrics`."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pumplab.cli.main import main
+from pumplab.physiology import load_cohort, simulate
+from pumplab.physiology.meals import builtin_meal_plan, realize_meals
+
+HEADER = "minute,carbs_g,insulin_u\n"
+
+
+def inputs(tmp_path: Path, body: str = "0,0,0\n1439,0,0\n") -> Path:
+    path = tmp_path / "inputs.csv"
+    path.write_text(HEADER + body)
+    return path
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def sim(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(["patient", "simulate", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cgm_column_has_readings_at_five_minute_samples_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--cgm adds cgm_mg_dl: a number every 5 minutes (but for dropouts), empty between."""
+    out = tmp_path / "t.csv"
+    code, _, err = sim(["--patient", "adult#001", "--inputs", str(inputs(tmp_path)),
+                        "--cgm", "--out", str(out)], capsys)
+    assert code == 0, err
+    table = rows(out)
+    assert list(table[0]) == ["patient", "minute", "bg_mg_dl", "cgm_mg_dl"]
+    filled = [int(r["minute"]) for r in table if r["cgm_mg_dl"]]
+    assert all(m % 5 == 0 for m in filled)
+    assert len(filled) > 0.9 * (1441 // 5)
+
+
+def test_cgm_is_seeded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Same seed, same readings; another seed, other readings; true BG unchanged."""
+    files = []
+    for seed in (1, 1, 2):
+        out = tmp_path / f"t{len(files)}.csv"
+        assert sim(["--patient", "adult#001", "--inputs", str(inputs(tmp_path)), "--cgm",
+                    "--seed", str(seed), "--out", str(out)], capsys)[0] == 0
+        files.append(rows(out))
+    cgm = [[r["cgm_mg_dl"] for r in f] for f in files]
+    assert cgm[0] == cgm[1] and cgm[0] != cgm[2]
+    assert [r["bg_mg_dl"] for r in files[0]] == [r["bg_mg_dl"] for r in files[2]]
+
+
+def test_fresh_sensor_reads_nothing_during_warm_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--sensor-age 0 starts a new sensor: no reading in its 2-hour warm-up."""
+    out = tmp_path / "t.csv"
+    assert sim(["--patient", "adult#001", "--inputs", str(inputs(tmp_path)), "--cgm",
+                "--sensor-age", "0", "--out", str(out)], capsys)[0] == 0
+    filled = [int(r["minute"]) for r in rows(out) if r["cgm_mg_dl"]]
+    assert min(filled) >= 120
+
+
+def test_overdose_reads_low_and_the_trace_is_scored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 40 U overdose drives a child to 0 mg/dL: the CGM reads LOW, metrics still score it."""
+    out = tmp_path / "t.csv"
+    code, _, err = sim(["--patient", "child#001", "--inputs",
+                        str(inputs(tmp_path, "60,0,40\n1439,0,0\n")), "--cgm",
+                        "--out", str(out)], capsys)
+    assert code == 0, err
+    table = rows(out)
+    assert "LOW" in {r["cgm_mg_dl"] for r in table}
+    assert min(float(r["bg_mg_dl"]) for r in table) == 0.0  # never written negative
+    for column in ("cgm_mg_dl", "bg_mg_dl"):
+        assert main(["metrics", str(out), "--json", "--column", column]) == 0
+        result = json.loads(capsys.readouterr().out)[0]
+        assert result["tbr_54_pct"] > 0 and result["hypo_events"] >= 1
+
+
+def test_meals_replace_the_carbs_of_the_inputs_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--meals standard-day gives exactly the trace of its meals fed as inputs."""
+    out = tmp_path / "t.csv"
+    path = inputs(tmp_path, "0,50,0\n1439,0,0\n")  # these 50 g are replaced
+    assert sim(["--patient", "adult#004", "--inputs", str(path), "--meals", "standard-day",
+                "--out", str(out)], capsys)[0] == 0
+    meals = realize_meals(builtin_meal_plan("standard-day"), n_patients=1, n_minutes=1440)
+    expected = simulate(load_cohort().select(["adult#004"]), meals.eaten_g[0],
+                        np.zeros(1440)).bg_mg_dl
+    assert expected is not None
+    got = [float(r["bg_mg_dl"]) for r in rows(out)]
+    np.testing.assert_allclose(got, np.maximum(expected[0], 0.0), atol=5e-5)
+
+
+def test_random_meals_differ_between_patients(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A random plan draws each patient's own day."""
+    out = tmp_path / "t.csv"
+    assert sim(["--population", "3", "--inputs", str(inputs(tmp_path)), "--meals", "random",
+                "--seed", "5", "--out", str(out)], capsys)[0] == 0
+    table = rows(out)
+    by_patient: dict[str, list[float]] = {}
+    for r in table:
+        by_patient.setdefault(r["patient"], []).append(float(r["bg_mg_dl"]))
+    traces = list(by_patient.values())
+    assert len(traces) == 3 and traces[0] != traces[1]
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--cgm"], "--cgm"),  # no --out
+        (["--cgm", "--cgm-model", "nosuch", "--out", "t.csv"], "nosuch"),
+        (["--meals", "nosuch"], "nosuch"),
+        (["--cgm", "--sensor-age", "-5", "--out", "t.csv"], "--sensor-age"),
+    ],
+)
+def test_bad_cgm_or_meal_options_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], needle: str
+) -> None:
+    """Each bad option is refused on one line naming it; no trace is left behind."""
+    args = ["--patient", "adult#001", "--inputs", str(inputs(tmp_path))]
+    extra = [str(tmp_path / a) if a == "t.csv" else a for a in extra]
+    code, _, err = sim(args + extra, capsys)
+    assert code == 1
+    assert err.count("\n") == 1 and needle in err and "Traceback" not in err
+    assert not (tmp_path / "t.csv").exists()
