@@ -21,9 +21,9 @@ __all__ = [
     "mg_dl_to_mmol_l",
     "mmol_l_to_mg_dl",
     "pmol_per_kg_to_u",
-    "u_to_pmol_per_kg",
     "u_per_h_to_u_per_min",
     "u_per_min_to_u_per_h",
+    "u_to_pmol_per_kg",
 ]
 
 #: Insulin: 1 U = 6 nmol = 6000 pmol.  The conversion used by the UVA/Padova

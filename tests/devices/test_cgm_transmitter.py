@@ -76,7 +76,7 @@ def test_missing_samples_are_not_invented() -> None:
 
 def test_low_and_high_flags_are_sent() -> None:
     """LOW and HIGH readings travel with their flag."""
-    clock, pump, tx = make(lambda now: (None, SensorFlag.LOW))
+    clock, pump, _tx = make(lambda now: (None, SensorFlag.LOW))
     clock.run_until(100)
     assert pump.readings[1].flag is SensorFlag.LOW
 

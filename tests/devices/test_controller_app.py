@@ -43,7 +43,7 @@ def bolus_motor_u(motor: RecordingMotor) -> float:
 
 def test_answer_arrives_and_is_reported() -> None:
     """Without loss, an accepted bolus is resolved by its Ack."""
-    clock, _, pump, motor, app = rig()
+    clock, _, _pump, motor, app = rig()
     got: list[DoseOutcome] = []
     app.bolus(1.0, got.append)
     clock.run_until(5 * MS_PER_MINUTE)
@@ -53,7 +53,7 @@ def test_answer_arrives_and_is_reported() -> None:
 
 def test_lost_ack_is_resolved_by_status_without_a_second_dose() -> None:
     """The Ack is lost; the app reads status, sees its id accepted, sends nothing more."""
-    clock, link, pump, motor, app = rig()
+    clock, link, _pump, motor, app = rig()
     link.add_drop_filter(lambda env: env.dst == APP and isinstance(env.message, Ack)
                          and env.message.in_reply_to == "BolusCommand")
     got: list[DoseOutcome] = []
@@ -66,7 +66,7 @@ def test_lost_ack_is_resolved_by_status_without_a_second_dose() -> None:
 
 def test_lost_command_is_sent_again_after_status_shows_it_never_arrived() -> None:
     """The command itself is lost once; status shows another id, so it is resent once."""
-    clock, link, pump, motor, app = rig()
+    clock, link, _pump, motor, app = rig()
     lost = {"n": 0}
 
     def drop_first_bolus(env: Envelope) -> bool:
@@ -144,7 +144,7 @@ def test_random_answer_loss_never_doubles_or_hides_a_dose(seed: int) -> None:
 
 def test_legacy_pump_outcome_is_found_in_its_history() -> None:
     """Without command ids, a lost Ack is resolved by the pump's command record."""
-    clock, link, pump, motor, app = rig(ProtocolMode.LEGACY)
+    clock, link, pump, _motor, app = rig(ProtocolMode.LEGACY)
     from pumplab.link.messages import WakeupCommand
 
     link.send(APP, pump.address, WakeupCommand(duration_min=30))

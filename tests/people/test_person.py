@@ -11,9 +11,9 @@ from pumplab.sim.world import World
 ATTACKER = "carelink:evil"
 
 
-def world_with(profile: PersonProfile = PersonProfile(), **overrides):  # type: ignore[no-untyped-def]
+def world_with(profile: PersonProfile | None = None, **overrides):  # type: ignore[no-untyped-def]
     settings = {"durable_history": False, "mode": "legacy", "meals": "fasting", **overrides}
-    config = OpenLoopConfig(person=profile, **settings)
+    config = OpenLoopConfig(person=profile or PersonProfile(), **settings)
     return build_open_loop_world(config)
 
 

@@ -123,6 +123,8 @@ def radio_messages(draw: st.DrawFn) -> Message:
 grid_u = st.integers(1, 320).map(lambda n: n * 0.025)
 ids = st.one_of(st.integers(0, 3), st.integers(4, 10**6))  # some repeat, most do not
 senders = st.sampled_from([APP, APP, REMOTE, CLINIC, ATTACKER])
+#: Minutes that pass after an action (people and controllers do not act back to back).
+pauses = st.integers(0, 30)
 
 
 class PumpMachine(RuleBasedStateMachine):
@@ -145,9 +147,10 @@ class PumpMachine(RuleBasedStateMachine):
     def advance(self, minutes: int) -> None:
         self.b.run_min(minutes)
 
-    @rule(units=st.integers(1, 280).map(lambda n: n * 0.025))
-    def key_bolus(self, units: float) -> None:
+    @rule(units=st.integers(1, 280).map(lambda n: n * 0.025), pause=pauses)
+    def key_bolus(self, units: float, pause: int) -> None:
         ui.manual_bolus(self.b.pump, units)
+        self.b.run_min(pause)
 
     @rule(carbs=st.integers(0, 150), bg=st.one_of(st.none(), st.integers(40, 400)))
     def key_wizard(self, carbs: int, bg: int | None) -> None:
@@ -209,21 +212,24 @@ class PumpMachine(RuleBasedStateMachine):
     def radio_garbage(self, src: str, message: Message) -> None:
         self.b.send(src, message)
 
-    @rule(src=senders, amount=grid_u, cid=ids)
-    def radio_bolus(self, src: str, amount: float, cid: int) -> None:
+    @rule(src=senders, amount=grid_u, cid=ids, pause=pauses)
+    def radio_bolus(self, src: str, amount: float, cid: int, pause: int) -> None:
         self._air(src, BolusCommand(amount, command_id=cid))
+        self.b.run_min(pause)
 
-    @rule(amount=st.integers(1, 120).map(lambda n: n * 0.025), cid=ids)
-    def remote_bolus(self, amount: float, cid: int) -> None:
+    @rule(amount=st.integers(1, 120).map(lambda n: n * 0.025), cid=ids, pause=pauses)
+    def remote_bolus(self, amount: float, cid: int, pause: int) -> None:
         self.b.send(REMOTE, RemoteBolusCommand(amount, command_id=cid))
+        self.b.run_min(pause)
 
     @rule(src=senders, rate=st.sampled_from([0.0, 0.025, 0.5, 2.0, 3.0, 5.0, 35.0, None]),
           percent=st.sampled_from([0, 1, 50, 150, 200]),
-          minutes=st.sampled_from([30, 60, 120, 240, 1440]), cid=ids)
+          minutes=st.sampled_from([30, 60, 120, 240, 1440]), cid=ids, pause=pauses)
     def radio_temp(self, src: str, rate: float | None, percent: int, minutes: int,
-                   cid: int) -> None:
+                   cid: int, pause: int) -> None:
         self._air(src, TempBasalCommand(rate, None if rate is not None else percent, minutes,
                                         command_id=cid))
+        self.b.run_min(pause)
 
     @rule(src=senders, which=st.sampled_from(["suspend", "resume", "remote_suspend",
                                               "cancel_temp", "cancel_bolus"]), cid=ids)

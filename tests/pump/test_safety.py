@@ -93,6 +93,19 @@ def test_daily_limit_rejects_a_bolus_beyond_it() -> None:
     assert not result.done and "max_daily" in result.message
 
 
+def test_daily_limit_reached_by_basal_withholds_strokes_with_an_alarm() -> None:
+    """Once 24 h hold the daily max, further basal strokes are withheld (and alarmed)."""
+    b = bench(settings=PumpSettings(max_daily_u=5.0, max_hourly_u=5.0, max_bolus_u=4.0))
+    assert ui.manual_bolus(b.pump, 4.0).done
+    b.run_min(6 * 60)
+    assert motor_u(b) == pytest.approx(5.0)
+    assert AlarmCode.LIMIT_REACHED in {a.code for a in b.pump.alarms}
+    assert "basal stroke withheld" in next(
+        a.detail for a in b.pump.alarms if a.code is AlarmCode.LIMIT_REACHED)
+    b.run_min(20 * 60)  # the bolus leaves the 24-h window: basal flows again
+    assert motor_u(b) > 5.0
+
+
 def test_max_iob_limits_controller_boluses_but_not_the_users() -> None:
     """Active insulin + a controller bolus above max IOB is refused; the same by keys is not."""
     b = bench(settings=PumpSettings(max_iob_u=3.0, pattern_standard=((0, 0.5),)))

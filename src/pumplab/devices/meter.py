@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from pumplab.clock import Clock
 from pumplab.link.base import Envelope, Link
-from pumplab.link.messages import MeterReading, Message
+from pumplab.link.messages import Message, MeterReading
 
 __all__ = ["Meter", "MeterDisplay"]
 

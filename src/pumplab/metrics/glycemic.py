@@ -55,12 +55,12 @@ __all__ = [
     "CGM_HIGH_MG_DL",
     "CGM_LOW_MG_DL",
     "METRIC_KEYS",
+    "RISK_FLOOR_MG_DL",
     "GlycemicMetrics",
     "GlycemicSummary",
     "glycemic_metrics",
     "gmi_pct",
     "kovatchev_risk",
-    "RISK_FLOOR_MG_DL",
     "series_metrics",
 ]
 

@@ -60,8 +60,7 @@ import numpy as np
 
 from pumplab.clock import MS_PER_MINUTE, Clock
 from pumplab.devices.meter import Meter
-from pumplab.devices.pump import AlarmCode, Annunciation, AnnunciationReason, Pump
-from pumplab.devices.pump import ui
+from pumplab.devices.pump import AlarmCode, Annunciation, AnnunciationReason, Pump, ui
 from pumplab.devices.remote import Remote
 from pumplab.link.messages import SensorFlag
 from pumplab.physiology.meals import Meal
@@ -175,7 +174,7 @@ class Person:
             at_min = meal.start_min - run_start_min
             if at_min < 0:
                 continue
-            clock.schedule_at(at_min * MS_PER_MINUTE, lambda m=meal: self._meal(m),
+            clock.schedule_at(at_min * MS_PER_MINUTE, self._meal_action(meal),
                               label=f"meal {meal.label or meal.start_min}")
         clock.schedule_in(int(self.profile.glance_interval_min * MS_PER_MINUTE), self._glance,
                           label="person glance")
@@ -224,8 +223,10 @@ class Person:
 
     # ------------------------------------------------------------------ meals
 
+    def _meal_action(self, meal: Meal) -> Callable[[], None]:
+        return lambda: self._meal(meal)
+
     def _meal(self, meal: Meal) -> None:
-        now = self.env.clock.now_ms
         bg_checked = False
         if meal.announced and self._chance(self.profile.check_bg_before_meal_p):
             display = self.env.meter.check_bg()
@@ -245,7 +246,6 @@ class Person:
         # used a minute later, the time a fingerstick really takes.
         delay = MS_PER_MINUTE if bg_checked else 0
         self._later(delay, lambda: self._bolus_and_eat(meal, counted), "meal bolus")
-        del now
 
     def _bolus_and_eat(self, meal: Meal, counted_g: float) -> None:
         remote = self.env.remote

@@ -27,8 +27,7 @@ import numpy as np
 from pumplab.devices.cgm import CgmTransmitter
 from pumplab.devices.history import HistoryStore, MemoryHistory, SqliteHistory
 from pumplab.devices.meter import Meter
-from pumplab.devices.pump import ProtocolMode, Pump, PumpSettings, Role
-from pumplab.devices.pump import ui
+from pumplab.devices.pump import ProtocolMode, Pump, PumpSettings, Role, ui
 from pumplab.devices.remote import Remote
 from pumplab.errors import InputError
 from pumplab.link.memory import InMemoryLink

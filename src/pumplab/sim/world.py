@@ -31,12 +31,13 @@ import numpy as np
 import numpy.typing as npt
 
 from pumplab.clock import MS_PER_MINUTE, EventClock
-from pumplab.devices.cgm import CgmTransmitter
+from pumplab.devices.cgm import CgmTransmitter, SensorSource
 from pumplab.devices.history import HistoryStore
 from pumplab.devices.meter import Meter
 from pumplab.devices.pump import Pump, StrokeSource
 from pumplab.devices.remote import Remote
 from pumplab.link.memory import InMemoryLink
+from pumplab.link.messages import SensorFlag
 from pumplab.people.person import Person
 from pumplab.physiology import PatientBatch
 from pumplab.physiology.sensor import CgmFlag, CgmSensorArray
@@ -166,12 +167,11 @@ class World:
     def gsub_mg_dl(self, index: int) -> float:
         return float(self.batch.gsub_mg_dl[index])
 
-    def cgm_source(
-        self, index: int, sensor: CgmSensorArray
-    ) -> Callable[[int], tuple[float | None, object]]:
-        """A CGM transmitter's ``source(now_ms)`` for patient ``index``."""
-        from pumplab.link.messages import SensorFlag
+    def cgm_source(self, index: int, sensor: CgmSensorArray) -> SensorSource:
+        """A CGM transmitter's ``source(now_ms)`` for patient ``index``.
 
+        It also records the reading in the trace (the sensor's output, whether
+        or not the pump receives it)."""
         flags = {CgmFlag.LOW: SensorFlag.LOW, CgmFlag.HIGH: SensorFlag.HIGH}
 
         def source(now_ms: int) -> tuple[float | None, SensorFlag]:
