@@ -303,13 +303,15 @@ class PumpMachine(RuleBasedStateMachine):
                 day = self.prefix[n] - self.prefix[day_start]
                 assert hour <= round(self._loosest(timeline, t, t, "max_hourly_u") * 1000), (
                     f"{hour} mU in the hour to {t}")
-                assert day <= round(self._loosest(timeline, t, t, "max_daily_u") * 1000)
+                assert day <= round(self._loosest(timeline, t, t, "max_daily_u") * 1000), (
+                    f"{day} mU in the 24 h to {t}")
                 if s.source.origin == "remote":
                     self.remote_times.append(t)
                     k = len(self.remote_times) - bisect.bisect_right(self.remote_times,
                                                                     t - MS_PER_HOUR)
                     assert k * STROKE_MU <= round(
-                        self._loosest(timeline, t, t, "remote_max_u_per_h") * 1000)
+                        self._loosest(timeline, t, t, "remote_max_u_per_h") * 1000), (
+                        f"{k} remote strokes in the hour to {t}")
                 if s.source.origin == "app":
                     self._check_iob(i, timeline)
             if s.source.what == "basal":

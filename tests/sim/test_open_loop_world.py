@@ -73,3 +73,15 @@ def test_bad_configuration_names_the_field() -> None:
         OpenLoopConfig(minutes=0, durable_history=False)
     with pytest.raises(InputError, match="history"):
         OpenLoopConfig()  # durable history with nowhere to put it
+
+
+def test_lossy_link_is_caught_up_by_cgm_backfill() -> None:
+    """With 30 % of messages lost, backfill still brings nearly every CGM reading to the pump."""
+    world = run(minutes=6 * 60, link_loss=0.3)
+    rig = world.rigs[0]
+    assert rig.link.stats.lost > 0
+    assert rig.cgm is not None and rig.cgm.backfilled > 0
+    seqs = {r.data["seq"] for r in rig.history.records() if r.kind == "sensor_glucose"}
+    sent = rig.cgm.readings_sent
+    # Every reading but (at most) the last few, whose retries are still to come.
+    assert len(seqs) >= sent - 2
