@@ -144,10 +144,7 @@ def test_random_answer_loss_never_doubles_or_hides_a_dose(seed: int) -> None:
 
 def test_legacy_pump_outcome_is_found_in_its_history() -> None:
     """Without command ids, a lost Ack is resolved by the pump's command record."""
-    clock, link, pump, _motor, app = rig(ProtocolMode.LEGACY)
-    from pumplab.link.messages import WakeupCommand
-
-    link.send(APP, pump.address, WakeupCommand(duration_min=30))
+    clock, link, _pump, _motor, app = rig(ProtocolMode.LEGACY)
     link.add_drop_filter(lambda env: env.dst == APP and isinstance(env.message, Ack)
                          and env.message.in_reply_to == "TempBasalCommand")
     got: list[DoseOutcome] = []
@@ -155,3 +152,15 @@ def test_legacy_pump_outcome_is_found_in_its_history() -> None:
     clock.run_until(5 * MS_PER_MINUTE)
     assert got[0].status == "accepted" and got[0].resolved_by == "history"
     assert got[0].command == TempBasalCommand(0.8, None, 60)
+
+
+def test_legacy_app_wakes_the_pump_before_commanding_it() -> None:
+    """The legacy pump's radio sleeps; the app sends a wake-up burst first, then the dose."""
+    clock, link, _pump, motor, app = rig(ProtocolMode.LEGACY)
+    sent: list[str] = []
+    link.add_tap(lambda env, _: sent.append(env.message.type_name) if env.src == APP else None)
+    got: list[DoseOutcome] = []
+    app.bolus(1.0, got.append)
+    clock.run_until(5 * MS_PER_MINUTE)
+    assert sent[:2] == ["WakeupCommand", "BolusCommand"]
+    assert got[0].status == "accepted" and bolus_motor_u(motor) == pytest.approx(1.0)

@@ -85,3 +85,25 @@ def test_lossy_link_is_caught_up_by_cgm_backfill() -> None:
     sent = rig.cgm.readings_sent
     # Every reading but (at most) the last few, whose retries are still to come.
     assert len(seqs) >= sent - 2
+
+
+def test_a_real_pump_day_exports_to_nightscout_and_tidepool() -> None:
+    """The history of a day with meals and an occlusion exports; boluses match the motor."""
+    from pumplab.clock import MS_PER_HOUR
+    from pumplab.devices.export import nightscout_treatments, tidepool_data
+
+    config = OpenLoopConfig(durable_history=False, minutes=24 * 60)
+    world = build_open_loop_world(config)
+    rig = world.rigs[0]
+    world.clock.schedule_at(15 * MS_PER_HOUR, rig.motor.occlude)
+    world.run()
+    records = rig.history.records()
+    treatments = nightscout_treatments(records)
+    tidepool = tidepool_data(records)
+    boluses = [d for d in tidepool if d["type"] == "bolus"]
+    delivered = sum(float(d.get("normal", 0.0)) + float(d.get("extended", 0.0)) for d in boluses)
+    motor_bolus = sum(world.trace.insulin(s).sum() for s in world.trace.insulin_sources
+                      if s.startswith("bolus"))
+    assert delivered == pytest.approx(motor_bolus, abs=1e-6)
+    assert any(t["eventType"] == "Meal Bolus" for t in treatments)
+    assert any(d["type"] == "basal" and d["deliveryType"] == "suspend" for d in tidepool)

@@ -18,6 +18,11 @@ anything else**, and never resends blindly.
   ``command`` record of it (source, type and payload); found, its outcome is
   the answer.  Not found, the command never arrived and is sent again.
 
+A legacy pump's radio sleeps until a wake-up burst (MiniMed power-control,
+opcode 0x5D), as OpenAPS tools know: the legacy app sends a
+:class:`WakeupCommand` before a command when its last one is older than
+``wakeup_refresh_ms``.
+
 Either way, if the pump cannot be reached within ``max_attempts`` rounds the
 outcome is reported as ``unknown`` and the app sends nothing more for it: a
 dose is never guessed.  Commands are sent one at a time (a queue), which is
@@ -47,6 +52,7 @@ from pumplab.link.messages import (
     StatusReport,
     SuspendCommand,
     TempBasalCommand,
+    WakeupCommand,
 )
 
 __all__ = ["ControllerApp", "DoseOutcome"]
@@ -91,6 +97,7 @@ class ControllerApp:
         ack_timeout_ms: int = 15_000,
         max_attempts: int = 4,
         first_command_id: int = 1,
+        wakeup_minutes: int = 10,
     ) -> None:
         if ack_timeout_ms <= 0 or max_attempts < 1:
             raise ValueError("ack_timeout_ms must be > 0 and max_attempts >= 1")
@@ -108,6 +115,8 @@ class ControllerApp:
         self.last_status: StatusReport | None = None
         self.outcomes: list[DoseOutcome] = []
         self._status_waiters: list[Callable[[StatusReport], None]] = []
+        self._wakeup_minutes = wakeup_minutes
+        self._awake_until_ms = -1
 
     def start(self) -> None:
         self._link.attach(self.address, self._on_envelope)
@@ -141,7 +150,7 @@ class ControllerApp:
     def read_status(self, on_status: Callable[[StatusReport], None]) -> None:
         """Ask for a status report (no retry: a caller polls again if it wants)."""
         self._status_waiters.append(on_status)
-        self._link.send(self.address, self.pump_address, ReadStatusCommand())
+        self._send(ReadStatusCommand())
 
     @property
     def busy(self) -> bool:
@@ -168,10 +177,25 @@ class ControllerApp:
         self._current = self._queue.popleft()
         self._send_command(self._current)
 
+    def _wake_if_needed(self) -> None:
+        """Legacy only: keep the pump's radio listening (it sleeps otherwise)."""
+        if self._use_ids:
+            return
+        now = self._clock.now_ms
+        # Refresh a minute before the pump's listening window would close.
+        if now >= self._awake_until_ms - 60_000:
+            self._link.send(self.address, self.pump_address,
+                            WakeupCommand(duration_min=self._wakeup_minutes))
+            self._awake_until_ms = now + self._wakeup_minutes * 60_000
+
+    def _send(self, message: Command) -> None:
+        self._wake_if_needed()
+        self._link.send(self.address, self.pump_address, message)
+
     def _send_command(self, pending: _Pending) -> None:
         pending.attempts += 1
         pending.phase = "command"
-        self._link.send(self.address, self.pump_address, pending.command)
+        self._send(pending.command)
         self._arm(pending)
 
     def _arm(self, pending: _Pending) -> None:
@@ -191,14 +215,10 @@ class ControllerApp:
         # The answer is missing: find out what the pump did before anything else.
         if self._use_ids:
             pending.phase = "status"
-            self._link.send(self.address, self.pump_address, ReadStatusCommand())
+            self._send(ReadStatusCommand())
         else:
             pending.phase = "history"
-            self._link.send(
-                self.address,
-                self.pump_address,
-                ReadHistoryCommand(since_seq=pending.history_mark, limit=1000),
-            )
+            self._send(ReadHistoryCommand(since_seq=pending.history_mark, limit=1000))
         self._arm(pending)
 
     def _finish(
@@ -286,11 +306,7 @@ class ControllerApp:
                                  NakReason(reason) if reason else None, "history")
                 return
         if page.more:
-            self._link.send(
-                self.address,
-                self.pump_address,
-                ReadHistoryCommand(since_seq=self._history_seq, limit=1000),
-            )
+            self._send(ReadHistoryCommand(since_seq=self._history_seq, limit=1000))
             return
         self._resend_or_give_up(pending)
 

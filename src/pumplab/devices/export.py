@@ -449,7 +449,10 @@ def _tidepool_bolus(bolus: _Bolus) -> Doc:
     return doc
 
 
-_DELIVERY_TYPES: Final = {"schedule": "scheduled", "temp": "temp", "suspended": "suspend"}
+# "stopped": delivery halted by the pump itself (an alarm, a limit reached, a
+# dead battery) — no insulin flows, which Tidepool models as a suspend.
+_DELIVERY_TYPES: Final = {"schedule": "scheduled", "temp": "temp", "suspended": "suspend",
+                          "stopped": "suspend"}
 
 
 def _basal_segments(
