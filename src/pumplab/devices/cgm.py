@@ -22,6 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from pumplab.clock import MS_PER_MINUTE, Clock
+from pumplab.devices.peripheral import Peripheral
 from pumplab.link.base import Envelope, Link
 from pumplab.link.messages import Ack, SensorBackfill, SensorFlag, SensorReading
 
@@ -33,7 +34,7 @@ CGM_INTERVAL_MS = 5 * MS_PER_MINUTE
 SensorSource = Callable[[int], tuple[float | None, SensorFlag]]
 
 
-class CgmTransmitter:
+class CgmTransmitter(Peripheral):
     """Samples a sensor every 5 minutes and keeps the pump up to date."""
 
     def __init__(
@@ -52,10 +53,7 @@ class CgmTransmitter:
             raise ValueError("interval_ms must be > 0")
         if backfill_limit < 0:
             raise ValueError("backfill_limit must be >= 0")
-        self.address = address
-        self.pump_address = pump_address
-        self._clock = clock
-        self._link = link
+        super().__init__(address, pump_address, clock, link)
         self._source = source
         self._interval_ms = interval_ms
         self._first_sample_ms = clock.now_ms if first_sample_ms is None else first_sample_ms
@@ -65,14 +63,10 @@ class CgmTransmitter:
         self.readings_sent = 0
         self.backfilled = 0
         self.dropped_unacked = 0
-        self._started = False
 
     def start(self) -> None:
         """Attach to the link and schedule the first sample."""
-        if self._started:
-            raise RuntimeError("transmitter already started")
-        self._started = True
-        self._link.attach(self.address, self._on_envelope)
+        super().start()
         self._clock.schedule_at(self._first_sample_ms, self._sample, label="cgm sample")
 
     @property
@@ -96,9 +90,9 @@ class CgmTransmitter:
         if older:
             kept = older[-self._backfill_limit :] if self._backfill_limit else ()
             if kept:
-                self._link.send(self.address, self.pump_address, SensorBackfill(kept))
+                self._send(SensorBackfill(kept))
                 self.backfilled += len(kept)
-        self._link.send(self.address, self.pump_address, reading)
+        self._send(reading)
         self.readings_sent += 1
 
     def _on_envelope(self, envelope: Envelope) -> None:

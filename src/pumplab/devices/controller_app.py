@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pumplab.clock import Clock, EventHandle
+from pumplab.devices.peripheral import Peripheral
 from pumplab.link.base import Envelope, Link
 from pumplab.link.messages import (
     Ack,
@@ -45,6 +46,7 @@ from pumplab.link.messages import (
     CancelTempBasalCommand,
     Command,
     HistoryPage,
+    Message,
     Nak,
     NakReason,
     ReadHistoryCommand,
@@ -83,7 +85,7 @@ class _Pending:
     timer: EventHandle | None = field(default=None, repr=False)
 
 
-class ControllerApp:
+class ControllerApp(Peripheral):
     """Sends dose commands to one pump and resolves every outcome."""
 
     def __init__(
@@ -101,10 +103,7 @@ class ControllerApp:
     ) -> None:
         if ack_timeout_ms <= 0 or max_attempts < 1:
             raise ValueError("ack_timeout_ms must be > 0 and max_attempts >= 1")
-        self.address = address
-        self.pump_address = pump_address
-        self._clock = clock
-        self._link = link
+        super().__init__(address, pump_address, clock, link)
         self._use_ids = use_command_ids
         self._timeout_ms = ack_timeout_ms
         self._max_attempts = max_attempts
@@ -117,9 +116,6 @@ class ControllerApp:
         self._status_waiters: list[Callable[[StatusReport], None]] = []
         self._wakeup_minutes = wakeup_minutes
         self._awake_until_ms = -1
-
-    def start(self) -> None:
-        self._link.attach(self.address, self._on_envelope)
 
     # ---------------------------------------------------------------- requests
 
@@ -184,13 +180,12 @@ class ControllerApp:
         now = self._clock.now_ms
         # Refresh a minute before the pump's listening window would close.
         if now >= self._awake_until_ms - 60_000:
-            self._link.send(self.address, self.pump_address,
-                            WakeupCommand(duration_min=self._wakeup_minutes))
+            super()._send(WakeupCommand(duration_min=self._wakeup_minutes))
             self._awake_until_ms = now + self._wakeup_minutes * 60_000
 
-    def _send(self, message: Command) -> None:
+    def _send(self, message: Message) -> None:
         self._wake_if_needed()
-        self._link.send(self.address, self.pump_address, message)
+        super()._send(message)
 
     def _send_command(self, pending: _Pending) -> None:
         pending.attempts += 1

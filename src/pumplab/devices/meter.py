@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pumplab.clock import Clock
-from pumplab.link.base import Envelope, Link
-from pumplab.link.messages import Message, MeterReading
+from pumplab.devices.peripheral import Peripheral
+from pumplab.link.base import Link
+from pumplab.link.messages import MeterReading
 
 __all__ = ["Meter", "MeterDisplay"]
 
@@ -31,7 +32,7 @@ class MeterDisplay:
     sent_to_pump: bool
 
 
-class Meter:
+class Meter(Peripheral):
     """A fingerstick meter that sends its results to one linked pump."""
 
     def __init__(
@@ -44,18 +45,10 @@ class Meter:
         *,
         send_to_pump: bool = True,
     ) -> None:
-        self.address = address
-        self.pump_address = pump_address
-        self._clock = clock
-        self._link = link
+        super().__init__(address, pump_address, clock, link)
         self._measure = measure
         self.send_to_pump = send_to_pump
-        self.last_reply: Message | None = None
         self.checks = 0
-
-    def start(self) -> None:
-        """Attach to the link (to hear the pump's acknowledgement)."""
-        self._link.attach(self.address, self._on_envelope)
 
     def check_bg(self) -> MeterDisplay:
         """A fingerstick: show the result and send it to the pump when in range."""
@@ -63,14 +56,6 @@ class Meter:
         value, text = self._measure()
         sent = False
         if value is not None and self.send_to_pump:
-            self._link.send(
-                self.address,
-                self.pump_address,
-                MeterReading(bg_mg_dl=value, measured_at_ms=self._clock.now_ms),
-            )
+            self._send(MeterReading(bg_mg_dl=value, measured_at_ms=self._clock.now_ms))
             sent = True
         return MeterDisplay(value, text, sent)
-
-    def _on_envelope(self, envelope: Envelope) -> None:
-        if envelope.src == self.pump_address:
-            self.last_reply = envelope.message

@@ -19,13 +19,14 @@ from __future__ import annotations
 from collections import deque
 
 from pumplab.clock import MS_PER_HOUR, Clock
-from pumplab.link.base import Envelope, Link
-from pumplab.link.messages import Message, RemoteBolusCommand, RemoteSuspendCommand
+from pumplab.devices.peripheral import Peripheral
+from pumplab.link.base import Link
+from pumplab.link.messages import RemoteBolusCommand, RemoteSuspendCommand
 
 __all__ = ["Remote"]
 
 
-class Remote:
+class Remote(Peripheral):
     """A keychain remote paired (legacy: registered by id) with one pump."""
 
     def __init__(
@@ -43,20 +44,13 @@ class Remote:
             raise ValueError("remote presets must be within (0, 25] U")
         if max_u_per_hour <= 0:
             raise ValueError("max_u_per_hour must be > 0")
-        self.address = address
-        self.pump_address = pump_address
-        self._clock = clock
-        self._link = link
+        super().__init__(address, pump_address, clock, link)
         self.presets_u = presets_u
         self.max_u_per_hour = max_u_per_hour
         self._use_ids = use_command_ids
         self._next_id = 1
         self._sent: deque[tuple[int, float]] = deque()  # (time ms, units)
-        self.last_reply: Message | None = None
         self.refused_locally = 0
-
-    def start(self) -> None:
-        self._link.attach(self.address, self._on_envelope)
 
     def bolus(self, preset_index: int) -> bool:
         """Send bolus preset ``preset_index``; False if the remote's own hourly cap refuses."""
@@ -70,16 +64,12 @@ class Remote:
             self.refused_locally += 1
             return False
         self._sent.append((now, amount))
-        self._link.send(
-            self.address, self.pump_address, RemoteBolusCommand(amount, command_id=self._take_id())
-        )
+        self._send(RemoteBolusCommand(amount, command_id=self._take_id()))
         return True
 
     def suspend(self) -> None:
         """Press S: ask the pump to suspend delivery."""
-        self._link.send(
-            self.address, self.pump_address, RemoteSuspendCommand(command_id=self._take_id())
-        )
+        self._send(RemoteSuspendCommand(command_id=self._take_id()))
 
     def _take_id(self) -> int | None:
         if not self._use_ids:
@@ -87,7 +77,3 @@ class Remote:
         command_id = self._next_id
         self._next_id += 1
         return command_id
-
-    def _on_envelope(self, envelope: Envelope) -> None:
-        if envelope.src == self.pump_address:
-            self.last_reply = envelope.message

@@ -43,6 +43,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pumplab.errors import ScenarioError
+from pumplab.physiology._seeding import child_sequences, sequences_from_generator
 
 __all__ = [
     "BUILTIN_MEAL_PLANS",
@@ -299,25 +300,6 @@ def random_day(params: RandomDayParams, rng: np.random.Generator, day: int) -> t
     return tuple(meals)
 
 
-def _child_sequences(
-    root: np.random.SeedSequence, component: int, n_patients: int
-) -> tuple[np.random.SeedSequence, ...]:
-    # Stateless, and patient i's stream does not depend on n_patients.
-    return tuple(
-        np.random.SeedSequence(
-            root.entropy, spawn_key=(*root.spawn_key, component, i), pool_size=root.pool_size
-        )
-        for i in range(n_patients)
-    )
-
-
-def _sequences_from_generator(
-    rng: np.random.Generator, n_patients: int
-) -> tuple[np.random.SeedSequence, ...]:
-    words = rng.integers(0, 2**32, size=(n_patients, 4), dtype=np.uint64)
-    return tuple(np.random.SeedSequence([int(w) for w in row]) for row in words)
-
-
 @dataclass(frozen=True, slots=True)
 class MealRandomness:
     """Per-patient seeds of the two meal streams: the day generator and carb counting."""
@@ -347,7 +329,7 @@ class MealRandomness:
         if n_patients < 1:
             raise ValueError("n_patients must be >= 1")
         root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-        return cls(_child_sequences(root, 0, n_patients), _child_sequences(root, 1, n_patients))
+        return cls(child_sequences(root, 0, n_patients), child_sequences(root, 1, n_patients))
 
     @classmethod
     def from_generators(
@@ -357,8 +339,8 @@ class MealRandomness:
         if n_patients < 1:
             raise ValueError("n_patients must be >= 1")
         return cls(
-            _sequences_from_generator(schedule, n_patients),
-            _sequences_from_generator(counting, n_patients),
+            sequences_from_generator(schedule, n_patients),
+            sequences_from_generator(counting, n_patients),
         )
 
 

@@ -50,6 +50,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pumplab.errors import InputError
+from pumplab.physiology._seeding import child_sequences, sequences_from_generator
 
 __all__ = [
     "BRETON_2008_NOISE",
@@ -318,29 +319,6 @@ def cgm_preset(name: str) -> CgmSpec:
         ) from None
 
 
-def _child_sequences(
-    root: np.random.SeedSequence, component: int, n_patients: int
-) -> tuple[np.random.SeedSequence, ...]:
-    # Built directly (not with root.spawn) so that the result depends only on
-    # the root and the indices: stateless, and patient i's stream is the same
-    # whatever n_patients is.
-    return tuple(
-        np.random.SeedSequence(
-            root.entropy, spawn_key=(*root.spawn_key, component, i), pool_size=root.pool_size
-        )
-        for i in range(n_patients)
-    )
-
-
-def _sequences_from_generator(
-    rng: np.random.Generator, n_patients: int
-) -> tuple[np.random.SeedSequence, ...]:
-    # One 128-bit seed per patient, drawn in patient order: patient i's seed
-    # is the i-th draw, so it does not depend on how many patients follow.
-    words = rng.integers(0, 2**32, size=(n_patients, 4), dtype=np.uint64)
-    return tuple(np.random.SeedSequence([int(w) for w in row]) for row in words)
-
-
 @dataclass(frozen=True, slots=True)
 class CgmRandomness:
     """Per-patient seed sequences for the three random components of a CGM.
@@ -385,9 +363,9 @@ class CgmRandomness:
         root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         _check_count(n_patients)
         return cls(
-            noise=_child_sequences(root, 0, n_patients),
-            calibration=_child_sequences(root, 1, n_patients),
-            dropout=_child_sequences(root, 2, n_patients),
+            noise=child_sequences(root, 0, n_patients),
+            calibration=child_sequences(root, 1, n_patients),
+            dropout=child_sequences(root, 2, n_patients),
         )
 
     @classmethod
@@ -406,9 +384,9 @@ class CgmRandomness:
         """
         _check_count(n_patients)
         return cls(
-            noise=_sequences_from_generator(noise, n_patients),
-            calibration=_sequences_from_generator(calibration, n_patients),
-            dropout=_sequences_from_generator(dropout, n_patients),
+            noise=sequences_from_generator(noise, n_patients),
+            calibration=sequences_from_generator(calibration, n_patients),
+            dropout=sequences_from_generator(dropout, n_patients),
         )
 
 
