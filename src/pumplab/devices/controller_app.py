@@ -13,10 +13,15 @@ anything else**, and never resends blindly.
   the same id* again: the pump's idempotency answers a command it has seen
   with its original outcome and delivers nothing, so this can never double a
   dose.
-- Legacy pump (no command ids): after a timeout the app reads the history
-  records written since it sent the command and looks for the pump's
-  ``command`` record of it (source, type and payload); found, its outcome is
-  the answer.  Not found, the command never arrived and is sent again.
+- Legacy pump (no command ids): before sending, the app reads the pump's
+  status to learn the head of its history (the *mark*); after a timeout it
+  reads the history records written after the mark and looks for the pump's
+  ``command`` record of this command (source, type and payload); found, its
+  outcome is the answer.  Not found, the command never arrived and is sent
+  again.  Without the mark an earlier identical command would be mistaken for
+  this one.  (The legacy protocol itself cannot rule out a command that arrives
+  after its own history was read: only command ids can, which is why the
+  secure pump has them.)
 
 A legacy pump's radio sleeps until a wake-up burst (MiniMed power-control,
 opcode 0x5D), as OpenAPS tools know: the legacy app sends a
@@ -59,7 +64,9 @@ from pumplab.link.messages import (
 
 __all__ = ["ControllerApp", "DoseOutcome"]
 
-OutcomeStatus = Literal["accepted", "rejected", "unknown"]
+#: ``not_sent``: the pump could not be reached to learn its history head, so
+#: the (legacy) command was never sent and nothing can have been delivered.
+OutcomeStatus = Literal["accepted", "rejected", "unknown", "not_sent"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +88,7 @@ class _Pending:
     attempts: int = 0
     rounds: int = 0
     history_mark: int = 0
-    phase: Literal["command", "status", "history"] = "command"
+    phase: Literal["mark", "command", "status", "history"] = "command"
     timer: EventHandle | None = field(default=None, repr=False)
 
 
@@ -171,7 +178,7 @@ class ControllerApp(Peripheral):
             self._current = None
             return
         self._current = self._queue.popleft()
-        self._send_command(self._current)
+        self._start(self._current)
 
     def _wake_if_needed(self) -> None:
         """Legacy only: keep the pump's radio listening (it sleeps otherwise)."""
@@ -193,6 +200,16 @@ class ControllerApp(Peripheral):
         self._send(pending.command)
         self._arm(pending)
 
+    def _start(self, pending: _Pending) -> None:
+        if self._use_ids:
+            self._send_command(pending)
+            return
+        # Legacy: learn the history head first, so the search after a lost
+        # answer only looks at records this command could have caused.
+        pending.phase = "mark"
+        self._send(ReadStatusCommand())
+        self._arm(pending)
+
     def _arm(self, pending: _Pending) -> None:
         if pending.timer is not None:
             self._clock.cancel(pending.timer)
@@ -205,7 +222,12 @@ class ControllerApp(Peripheral):
             return
         pending.rounds += 1
         if pending.rounds >= self._max_attempts * 2:
-            self._finish(pending, "unknown", None, "gave_up")
+            never_sent = pending.phase == "mark"
+            self._finish(pending, "not_sent" if never_sent else "unknown", None, "gave_up")
+            return
+        if pending.phase == "mark":
+            self._send(ReadStatusCommand())  # nothing was sent yet: ask for the head again
+            self._arm(pending)
             return
         # The answer is missing: find out what the pump did before anything else.
         if self._use_ids:
@@ -256,8 +278,10 @@ class ControllerApp(Peripheral):
         if isinstance(message, HistoryPage):
             self._history_for_pending(message)
             return
+        if isinstance(message, Ack | Nak) and message.history_seq is not None:
+            self._history_seq = max(self._history_seq, message.history_seq)
         pending = self._current
-        if pending is None or not isinstance(message, Ack | Nak):
+        if pending is None or not isinstance(message, Ack | Nak) or pending.phase == "mark":
             return
         if message.in_reply_to != pending.command.type_name:
             return
@@ -270,6 +294,12 @@ class ControllerApp(Peripheral):
 
     def _status_for_pending(self, status: StatusReport) -> None:
         pending = self._current
+        if pending is not None and pending.phase == "mark":
+            pending.history_mark = status.history_seq
+            pending.phase = "command"
+            pending.attempts = 0
+            self._send_command(pending)
+            return
         if pending is None or pending.phase != "status":
             return
         if status.last_command_id == pending.command.command_id:
