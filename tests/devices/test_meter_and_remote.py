@@ -68,7 +68,15 @@ def test_remote_caps_its_own_boluses_per_rolling_hour() -> None:
     assert len(got) == 3 and remote.refused_locally == 1
 
 
-def test_remote_rejects_bad_presets() -> None:
-    """Presets must be positive and at most 25 U."""
+@pytest.mark.parametrize("presets", [(0.0,), (26.0,), (float("nan"),), ()])
+def test_remote_rejects_bad_presets(presets: tuple[float, ...]) -> None:
+    """Presets must be positive and at most 25 U (NaN is not a preset)."""
     with pytest.raises(ValueError):
-        Remote("remote:1", "pump:1", EventClock(), InMemoryLink(EventClock()), presets_u=(0.0,))
+        Remote("remote:1", "pump:1", EventClock(), InMemoryLink(EventClock()), presets_u=presets)
+
+
+@pytest.mark.parametrize("cap", [0.0, -1.0, float("nan"), float("inf")])
+def test_remote_rejects_a_cap_that_would_not_cap(cap: float) -> None:
+    """A NaN or infinite hourly cap would disable the remote's own limit: refused."""
+    with pytest.raises(ValueError, match="max_u_per_hour"):
+        Remote("remote:1", "pump:1", EventClock(), InMemoryLink(EventClock()), max_u_per_hour=cap)

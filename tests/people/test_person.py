@@ -127,3 +127,18 @@ def test_profile_rejects_impossible_parameters() -> None:
     with pytest.raises(ValueError, match="sleep_start_min"):
         PersonProfile(sleep_start_min=1440)
 
+
+
+def test_an_unrelated_alarm_does_not_change_later_decisions() -> None:
+    """Decisions are keyed by situation: an occlusion at 01:00 leaves every meal decision as is."""
+    profile = PersonProfile(forget_bolus_p=0.3, check_bg_before_meal_p=0.5)
+
+    def meal_decisions(occlude: bool) -> list[tuple[int, object]]:
+        world = world_with(profile, meals="random", minutes=2 * 24 * 60)
+        if occlude:
+            world.clock.schedule_at(MS_PER_HOUR, world.rigs[0].motor.occlude)
+        world.run()
+        return [(e.time_ms, e.detail["bolus"]) for e in events(world, "meal")]
+
+    plain, disturbed = meal_decisions(False), meal_decisions(True)
+    assert len(plain) >= 4 and plain == disturbed

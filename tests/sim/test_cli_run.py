@@ -69,6 +69,7 @@ def test_existing_history_is_never_overwritten(
         (["--patient", "adult#999"], "adult#999"),
         (["--meals", "nosuch"], "nosuch"),
         (["--seed", "-1"], "--seed"),
+        (["--hours", "0.01"], "--hours"),
     ],
 )
 def test_bad_run_options_are_one_line_errors(
@@ -77,3 +78,24 @@ def test_bad_run_options_are_one_line_errors(
     """Bad options name themselves on one line; no traceback."""
     code, _, err = run([*args, "--out-dir", str(tmp_path / "o")], capsys)
     assert code == 1 and needle in err and "Traceback" not in err
+
+
+def test_output_paths_that_are_files_or_directories_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--out-dir naming a file, or --history naming a directory: one-line errors."""
+    a_file = tmp_path / "f"
+    a_file.write_text("x")
+    code, _, err = run(["--out-dir", str(a_file)], capsys)
+    assert code == 1 and "not a directory" in err and "Traceback" not in err
+    code, _, err = run(["--out-dir", str(tmp_path / "o"), "--history", str(tmp_path)], capsys)
+    assert code == 1 and "is a directory" in err
+
+
+def test_hours_that_are_whole_minutes_are_accepted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """4.1 h is 246 minutes, though 4.1 × 60 is not exact in binary."""
+    code, out, err = run(["--hours", "4.1", "--json", "--out-dir", str(tmp_path / "o")], capsys)
+    assert code == 0, err
+    assert json.loads(out)["config"]["minutes"] == 246

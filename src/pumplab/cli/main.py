@@ -20,7 +20,7 @@ from typing import Any
 from pumplab import __version__
 from pumplab.errors import PumpLabError
 
-__all__ = ["main"]
+__all__ = ["main", "run_cli"]
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -54,8 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return func(args)
     except PumpLabError as exc:
         _fail(str(exc))
-    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
-        _fail(f"{exc.filename}: {exc.strerror}")
+    except OSError as exc:
+        # A file the user named could not be read or written (missing, a
+        # directory, no permission, disk full): say which and why, on one line.
+        where = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{where}{exc.strerror or exc}")
     except KeyboardInterrupt:
         print("pumplab: interrupted", file=sys.stderr)
         return 130
@@ -70,6 +73,7 @@ def _fail(message: str) -> None:
 
 
 def run_cli(argv: Sequence[str] | None = None) -> Any:  # pragma: no cover - console script shim
+    """The ``pumplab`` console script: :func:`main`, then exit with its code."""
     sys.exit(main(argv))
 
 

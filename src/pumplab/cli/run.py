@@ -72,18 +72,27 @@ def _run_command(args: argparse.Namespace) -> int:
     from pumplab.sim.openloop import OpenLoopConfig
     from pumplab.sim.outcome import run_open_loop
 
-    if not (0 < args.hours <= 14 * 24) or not float(args.hours * 60).is_integer():
+    minutes = round(args.hours * 60)
+    # 4.1 h is 246 minutes even though 4.1 * 60 is 245.99999999999997 in binary.
+    if not (0 < minutes <= 14 * 24 * 60) or abs(args.hours * 60 - minutes) > 1e-6:
         raise InputError(f"{args.hours} h", source="--hours",
                          allowed="a whole number of minutes, up to 336 h (14 days)")
     if args.seed < 0:
         raise InputError(f"negative seed {args.seed}", source="--seed", allowed="integer >= 0")
     out_dir = args.out_dir if args.out_dir is not None else _next_run_dir(DEFAULT_OUT_ROOT)
-    if args.history is not None and args.history.exists():
-        raise InputError("a history already exists there; a pump's history is never "
-                         "overwritten (choose a new path)", source=str(args.history))
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError("not a directory", source=str(out_dir),
+                         allowed="a directory, or a path that does not exist yet")
+    if args.history is not None:
+        if args.history.is_dir():
+            raise InputError("is a directory: --history names the history file itself",
+                             source=str(args.history))
+        if args.history.exists():
+            raise InputError("a history already exists there; a pump's history is never "
+                             "overwritten (choose a new path)", source=str(args.history))
     config = OpenLoopConfig(
         patients=(args.patient,),
-        minutes=int(args.hours * 60),
+        minutes=minutes,
         seed=args.seed,
         mode=args.mode,
         meals=args.meals,

@@ -40,10 +40,11 @@ class Remote(Peripheral):
         max_u_per_hour: float = 4.0,
         use_command_ids: bool = False,
     ) -> None:
+        # `not (a < x <= b)` is also true for NaN, so NaN is refused too.
         if not presets_u or any(not (0.0 < p <= 25.0) for p in presets_u):
             raise ValueError("remote presets must be within (0, 25] U")
-        if max_u_per_hour <= 0:
-            raise ValueError("max_u_per_hour must be > 0")
+        if not (0.0 < max_u_per_hour <= 25.0):
+            raise ValueError(f"max_u_per_hour must be within (0, 25] U, got {max_u_per_hour}")
         super().__init__(address, pump_address, clock, link)
         self.presets_u = presets_u
         self.max_u_per_hour = max_u_per_hour

@@ -51,6 +51,7 @@ closed-loop app, exercise, or get ill.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -147,7 +148,12 @@ class Person:
     ) -> None:
         self.env = env
         self.profile = profile
-        self._rng = rng
+        # Every decision draws from its own generator keyed by (kind of decision,
+        # the moment or meal it is about): what the person does in one situation
+        # never depends on how many other decisions came before.  An attack then
+        # changes only the decisions about what the attack caused, and a run with
+        # and one without an attacker see the same meals, checks and bedtimes.
+        self._root = int(rng.integers(0, 2**63))
         self._meals = tuple(meals)
         self._at_keys = False  # True while the person is pressing keys
         self._expect_remote_until_ms = -1
@@ -194,13 +200,22 @@ class Person:
         start, end = self.profile.sleep_start_min, self.profile.sleep_end_min
         return (start <= m or m < end) if start > end else (start <= m < end)
 
-    def _chance(self, p: float) -> bool:
-        return bool(self._rng.random() < p)
+    def _rng(self, kind: str, key: int | None = None) -> np.random.Generator:
+        """The generator of one decision: ``kind`` of decision at ``key`` (default: now)."""
+        when = self.env.clock.now_ms if key is None else key
+        digest = hashlib.sha256(kind.encode()).digest()
+        seq = np.random.SeedSequence(self._root, spawn_key=(int.from_bytes(digest[:8], "little"),
+                                                            when))
+        return np.random.Generator(np.random.PCG64(seq))
 
-    def _reaction_ms(self) -> int:
+    def _chance(self, p: float, kind: str, key: int | None = None) -> bool:
+        return bool(self._rng(kind, key).random() < p)
+
+    def _reaction_ms(self, kind: str) -> int:
         median = (self.profile.reaction_asleep_median_min if self.asleep()
                   else self.profile.reaction_awake_median_min)
-        minutes = median * math.exp(self.profile.reaction_log_sd * self._rng.standard_normal())
+        z = self._rng(f"reaction.{kind}").standard_normal()
+        minutes = median * math.exp(self.profile.reaction_log_sd * z)
         return max(1_000, int(minutes * MS_PER_MINUTE))
 
     def _later(self, delay_ms: int, action: Callable[[], None], label: str) -> None:
@@ -228,7 +243,8 @@ class Person:
 
     def _meal(self, meal: Meal) -> None:
         bg_checked = False
-        if meal.announced and self._chance(self.profile.check_bg_before_meal_p):
+        if meal.announced and self._chance(self.profile.check_bg_before_meal_p, "meal.check",
+                                           meal.start_min):
             display = self.env.meter.check_bg()
             bg_checked = display.bg_mg_dl is not None
             self._record("bg_check", bg_mg_dl=display.bg_mg_dl, text=display.text,
@@ -238,7 +254,7 @@ class Person:
             self._record("meal", carbs_g=meal.carbs_g, counted_g=0.0, bolus="unannounced")
             self.env.eat(meal.carbs_g)
             return
-        if self._chance(self.profile.forget_bolus_p):
+        if self._chance(self.profile.forget_bolus_p, "meal.forget", meal.start_min):
             self._record("meal", carbs_g=meal.carbs_g, counted_g=counted, bolus="forgotten")
             self.env.eat(meal.carbs_g)
             return
@@ -285,14 +301,15 @@ class Person:
         elif reason is AnnunciationReason.RADIO_SUSPEND:
             if self._at_keys:
                 return
-            if self._chance(self._notice_p()):
-                self._later(self._reaction_ms(), self._resume_unexpected_suspend,
+            if self._chance(self._notice_p(), "notice.suspend"):
+                self._later(self._reaction_ms("suspend"), self._resume_unexpected_suspend,
                             "person resumes")
         elif reason in (AnnunciationReason.ALARM, AnnunciationReason.ALERT):
             self._on_alarm(event)
         elif reason is AnnunciationReason.CONFIRMATION_NEEDED and not self._at_keys:
             # A change the person did not ask for waits for their keys: refuse it.
-            self._later(self._reaction_ms(), self._refuse_pending_change, "person refuses")
+            self._later(self._reaction_ms("change"), self._refuse_pending_change,
+                        "person refuses")
 
     def _notice_p(self) -> float:
         return (self.profile.notice_bolus_asleep_p if self.asleep()
@@ -308,9 +325,9 @@ class Person:
                      bolus_id=event.bolus_id)
         if not self.profile.cancel_unexpected_boluses:
             return
-        if self._chance(self._notice_p()):
+        if self._chance(self._notice_p(), "notice.bolus"):
             bolus_id = event.bolus_id
-            self._later(self._reaction_ms(), lambda: self._cancel_unexpected(bolus_id),
+            self._later(self._reaction_ms("bolus"), lambda: self._cancel_unexpected(bolus_id),
                         "person cancels bolus")
 
     def _cancel_unexpected(self, bolus_id: int | None) -> None:
@@ -347,11 +364,11 @@ class Person:
         if self.asleep():
             wakes_p = (self.profile.alarm_wakes_p if event.reason is AnnunciationReason.ALARM
                        else self.profile.alert_wakes_p)
-            if not self._chance(wakes_p):
+            if not self._chance(wakes_p, "wake.alarm"):
                 self._record("alarm_slept_through", alarm=_code(event.alarm))
                 return
         self._pending_alarm_response = True
-        self._later(self._reaction_ms(), self._answer_alarms, "person answers alarm")
+        self._later(self._reaction_ms("alarm"), self._answer_alarms, "person answers alarm")
 
     def _answer_alarms(self) -> None:
         self._pending_alarm_response = False
@@ -407,7 +424,7 @@ class Person:
             else:
                 cgm = reading.glucose_mg_dl
         symptoms = (self.env.true_bg_mg_dl() < self.profile.symptom_threshold_mg_dl
-                    and self._chance(self.profile.symptom_notice_p))
+                    and self._chance(self.profile.symptom_notice_p, "symptoms"))
         if symptoms or (cgm is not None and cgm < self.profile.treat_below_mg_dl):
             self._suspect_low("symptoms" if symptoms else "cgm")
         elif cgm is not None and cgm > self.profile.correct_above_mg_dl:
@@ -419,7 +436,7 @@ class Person:
         if not self.asleep():
             return
         if self.env.true_bg_mg_dl() < self.profile.night_wake_threshold_mg_dl and self._chance(
-            self.profile.night_wake_p
+            self.profile.night_wake_p, "wake.night"
         ):
             self._record("woke_with_low_symptoms")
             self._suspect_low("night symptoms")

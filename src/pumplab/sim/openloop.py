@@ -38,9 +38,20 @@ from pumplab.physiology.meter import GlucoseMeter
 from pumplab.physiology.sensor import CgmRandomness, CgmSensorArray, cgm_preset
 from pumplab.sim.streams import RandomStreams
 from pumplab.sim.world import PatientRig, World, WorldMotor
-from pumplab.therapy import X23_BASAL_INCREMENT, round_down
+from pumplab.therapy import (
+    X23_BASAL_INCREMENT,
+    X23_MAX_BASAL_LIMIT_U_PER_H,
+    X23_MAX_BOLUS_LIMIT_U,
+    round_down,
+)
 
-__all__ = ["OpenLoopConfig", "build_open_loop_world", "pump_settings_for"]
+__all__ = [
+    "RUN_START_CLOCK_MS",
+    "OpenLoopConfig",
+    "build_open_loop_world",
+    "insulin_totals",
+    "pump_settings_for",
+]
 
 #: The pump's user clock at the start of every run: Monday 2026-01-05 00:00 UTC.
 #: A fixed date keeps histories and exports reproducible.
@@ -84,6 +95,10 @@ class OpenLoopConfig:
                              field="history_dir")
 
 
+#: Correction a max bolus must leave room for, on top of the biggest meal.
+_CORRECTION_ROOM_MG_DL = 150.0
+
+
 def _round_up(value: float, step: float) -> float:
     return math.ceil(value / step - 1e-9) * step
 
@@ -92,12 +107,21 @@ def pump_settings_for(subject: Subject, *, max_meal_g: float, mode: ProtocolMode
                       remote_id: str | None, meter_id: str, sensor_id: str) -> PumpSettings:
     """Pump settings a clinician would program for ``subject`` (documented rules)."""
     therapy = subject.therapy
+    # Rounded *down* to the x23's basal grid: the pump then never delivers more
+    # than the rate that holds the subject at its published steady state.
     basal = round_down(therapy.basal_rate_u_per_h, X23_BASAL_INCREMENT)
+    # The wizard's ratios are whole numbers on the x23's screens; the pump's
+    # ranges (1–200 g/U, 5–400 mg/dL/U) bound them below.
     cr = float(round(therapy.carb_ratio_g_per_u))
     isf = float(round(therapy.correction_factor_mg_dl_per_u))
-    biggest_bolus = max_meal_g / max(cr, 1.0) + 150.0 / max(isf, 5.0)
-    max_bolus = min(25.0, max(10.0, _round_up(biggest_bolus, 1.0)))
-    max_basal = min(35.0, max(2.0, _round_up(3.0 * basal, 0.5)))
+    # Max bolus: room for the biggest planned meal plus a 150 mg/dL correction
+    # (a high of 270 mg/dL against a 120 mg/dL target), at least the x23's
+    # default of 10 U and at most its 25 U ceiling.
+    biggest_bolus = max_meal_g / max(cr, 1.0) + _CORRECTION_ROOM_MG_DL / max(isf, 5.0)
+    max_bolus = min(X23_MAX_BOLUS_LIMIT_U, max(10.0, _round_up(biggest_bolus, 1.0)))
+    # Max basal: three times the programmed basal (room for temp basals of up to
+    # 300 %), at least the x23's 2 U/h default, at most its 35 U/h ceiling.
+    max_basal = min(X23_MAX_BASAL_LIMIT_U_PER_H, max(2.0, _round_up(3.0 * basal, 0.5)))
     tdi = therapy.total_daily_insulin_u
     legacy = mode is ProtocolMode.LEGACY
     return PumpSettings(
@@ -113,7 +137,11 @@ def pump_settings_for(subject: Subject, *, max_meal_g: float, mode: ProtocolMode
         meter_ids=(meter_id,) if legacy else (),
         sensor_enabled=legacy,
         sensor_id=sensor_id if legacy else "",
-        # Secure-mode limits (ignored by a legacy pump's gate).
+        # Secure-mode limits (ignored by a legacy pump's gate), within the
+        # pump's allowed ranges (60 U/h, 300 U/day, 60 U active insulin): an hour
+        # may hold one max bolus plus two hours' worth of max basal; a day twice
+        # the subject's usual total daily insulin (or three max boluses, if more);
+        # active insulin for automated delivery at most one max bolus.
         max_hourly_u=min(60.0, _round_up(max_bolus + 2.0 * max_basal, 0.1)),
         max_daily_u=min(300.0, _round_up(max(2.0 * tdi, 3.0 * max_bolus), 0.1)),
         max_iob_u=min(60.0, _round_up(max_bolus, 0.1)),

@@ -21,7 +21,7 @@ from pumplab.metrics import CGM_HIGH_MG_DL, CGM_LOW_MG_DL, glycemic_metrics
 from pumplab.sim.openloop import OpenLoopConfig, build_open_loop_world
 from pumplab.sim.world import World
 
-__all__ = ["OpenLoopOutcome", "PatientOutcome", "run_open_loop"]
+__all__ = ["BG_SCORING_FLOOR_MG_DL", "OpenLoopOutcome", "PatientOutcome", "run_open_loop"]
 
 #: Plasma glucose values are scored with this floor.  The 2008 model has no
 #: counter-regulation and can reach 0 mg/dL in an overdose; the consensus
