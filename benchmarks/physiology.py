@@ -14,8 +14,9 @@
 * the per-call cost of :meth:`PatientBatch.step` (one minute) for 1, 30 and
   1,000 patients;
 * peak memory (max resident set size from ``getrusage`` of a child process)
-  of a 10,000-patient day without a trace, through the library and through
-  the command line (``pumplab patient simulate --population 10000``).
+  of a 10,000-patient day without a trace through the library, and through
+  the command line (``pumplab patient simulate --population 10000``) without
+  a trace, with ``--meals random``, with ``--cgm --out`` and with both.
 
 The day is the same for every patient: 1 U/h basal, meals 07:00 45 g, 12:00
 70 g and 18:30 80 g each with a bolus of carbs / 10 U (so the step control's
@@ -203,35 +204,55 @@ _CLI_CHILD = textwrap.dedent(
 )
 
 
+#: The command-line runs whose peak memory is measured (10,000 patients x 1 day each).
+CLI_MEMORY_RUNS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("no trace", ()),
+    ("--meals random", ("--meals", "random")),
+    ("--cgm --out", ("--cgm", "--out", "{tmp}/trace.csv")),
+    ("--meals random --cgm --out", ("--meals", "random", "--cgm", "--out", "{tmp}/trace.csv")),
+)
+
+
 def bench_memory() -> dict[str, Any]:
-    """Peak RSS (MiB) of a 10,000-patient day without trace: library and command line."""
+    """Peak RSS (MiB) of 10,000-patient days: the library, and each command line of the table."""
     root = Path(__file__).resolve().parent.parent
     env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     lib = subprocess.run(
         [sys.executable, "-c", _MEMORY_CHILD], env=env, capture_output=True, text=True, check=True
     )
     carbs, insulin = day_inputs()
+    runs = []
     with tempfile.TemporaryDirectory() as tmp:
         inputs = Path(tmp) / "inputs.csv"
         lines = ["minute,carbs_g,insulin_u"]
         lines += [f"{m},{float(carbs[m])!r},{float(insulin[m])!r}" for m in range(MINUTES)]
         inputs.write_text("\n".join(lines) + "\n")
-        command = [sys.executable, "-m", "pumplab.cli.main", "patient", "simulate",
-                   "--population", "10000", "--inputs", str(inputs), "--json"]  # fmt: skip
-        cli = subprocess.run(
-            [sys.executable, "-c", _CLI_CHILD, *command],
-            env=env, capture_output=True, text=True, check=True,
-        )  # fmt: skip
-    code, elapsed, rss_kib = cli.stdout.split()
-    if int(code) != 0:
-        raise RuntimeError(f"the command line run failed (exit {code}): {cli.stderr.strip()}")
-    return {
-        "library_peak_rss_mib": int(lib.stdout.split()[-1]) / 1024,
-        "cli_peak_rss_mib": int(rss_kib) / 1024,
-        "cli_exit_code": int(code),
-        "cli_wall_s": float(elapsed),
-        "cli_command": "pumplab patient simulate --population 10000 --inputs DAY.csv --json",
-    }
+        no_carbs = Path(tmp) / "insulin-only.csv"  # --meals supplies the carbohydrate
+        lines = ["minute,carbs_g,insulin_u"]
+        lines += [f"{m},0,{float(insulin[m])!r}" for m in range(MINUTES)]
+        no_carbs.write_text("\n".join(lines) + "\n")
+        for label, extra in CLI_MEMORY_RUNS:
+            source = no_carbs if "--meals" in extra else inputs
+            options = [a.format(tmp=tmp) for a in extra]
+            command = [sys.executable, "-m", "pumplab.cli.main", "patient", "simulate",
+                       "--population", "10000", "--inputs", str(source), *options,
+                       "--json"]  # fmt: skip
+            cli = subprocess.run(
+                [sys.executable, "-c", _CLI_CHILD, *command],
+                env=env, capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            code, elapsed, rss_kib = cli.stdout.split()
+            if int(code) != 0:
+                raise RuntimeError(f"{label}: the command line failed (exit {code})")
+            runs.append({
+                "options": label,
+                "command": "pumplab patient simulate --population 10000 --inputs DAY.csv "
+                + " ".join(extra).replace("{tmp}/", "") + " --json",
+                "peak_rss_mib": int(rss_kib) / 1024,
+                "wall_s": float(elapsed),
+            })  # fmt: skip
+            (Path(tmp) / "trace.csv").unlink(missing_ok=True)
+    return {"library_peak_rss_mib": int(lib.stdout.split()[-1]) / 1024, "cli": runs}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -264,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     ref = report["simglucose"]["patient_days_per_s"]
     for row in report["pumplab"]:
         row["ratio_vs_simglucose"] = row["patient_days_per_s"] / ref
-    report["step"] = bench_step([n for n in (1, 30, 1000) if n in sizes or n <= 1000])
+    # The per-call cost of stepping, always for these three sizes (the docstring's).
+    report["step"] = bench_step([1, 30, 1000])
     if not args.skip_memory:
         report["memory"] = bench_memory()
     report["machine"]["load_average_end"] = os.getloadavg()
@@ -295,12 +317,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     if "memory" in report:
         mem = report["memory"]
-        print(
-            f"peak RSS, 10,000 patients x 1 day, no trace: library "
-            f"{mem['library_peak_rss_mib']:.0f} MiB; "
-            f"command line {mem['cli_peak_rss_mib']:.0f} MiB "
-            f"({mem['cli_wall_s']:.1f} s incl. population generation, exit {mem['cli_exit_code']})"
-        )
+        print(f"peak RSS, 10,000 patients x 1 day: library, no trace "
+              f"{mem['library_peak_rss_mib']:.0f} MiB; command line (incl. population "
+              "generation):")  # fmt: skip
+        for run in mem["cli"]:
+            print(f"  {run['options']:<28} {run['peak_rss_mib']:6.0f} MiB  {run['wall_s']:6.1f} s")
     return 0
 
 

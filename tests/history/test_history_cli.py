@@ -256,6 +256,25 @@ def test_export_refuses_to_overwrite_the_history(
     assert _run(capsys, "verify", str(history))[0] == 0
 
 
+@pytest.mark.parametrize("where", ["directory", "missing parent"])
+def test_export_to_an_unusable_path_is_refused_before_reading(
+    history: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, where: str,
+) -> None:
+    """--out that is a directory or lies in a missing directory fails first, naming that path."""
+    verified: list[str] = []
+    monkeypatch.setattr("pumplab.devices.history.verify_file",
+                        lambda *a, **k: verified.append("called"))  # fmt: skip
+    target = tmp_path if where == "directory" else tmp_path / "nodir" / "ns.json"
+    code, out, err = _run(
+        capsys, "export", str(history), "--format", "nightscout", "--out", str(target)
+    )
+    assert (code, out) == (1, "")
+    assert err.startswith(f"pumplab: error: {target}: ") and len(err.splitlines()) == 1
+    assert ".tmp" not in err and not verified
+    assert _files(tmp_path) == ["pump.db"]
+
+
 def test_history_without_an_action_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     """`pumplab history` alone prints its usage and exits 2."""
     code, out, _ = _run(capsys)

@@ -18,6 +18,7 @@ from pumplab.physiology.meals import (
     MealPlan,
     MealRandomness,
     MealScenario,
+    MealSlot,
     RandomDayParams,
     RandomMealPlan,
     builtin_meal_plan,
@@ -224,3 +225,11 @@ def test_an_explicit_believed_amount_is_kept_under_a_counting_error() -> None:
     first, second = arrays.meals[0]
     assert first.believed_carbs_g == 30.0 and arrays.announced_g[0, 100] == 30.0
     assert second.believed_carbs_g is not None
+
+
+def test_random_meals_adding_up_beyond_the_minute_limit_are_refused() -> None:
+    """Two custom slots that both put 300 g at 07:00 exceed 500 g in a minute: ScenarioError."""
+    slot = MealSlot("big", 1.0, 420, 421, 420.0, 0.001, 300.0, 0.0)
+    plan = RandomMealPlan(name="two-big", params=RandomDayParams(slots=(slot, slot)))
+    with pytest.raises(ScenarioError, match=r"two-big.*add up to 600 g"):
+        realize_meals(plan, n_patients=1, n_minutes=DAY, randomness=MealRandomness.from_seed(1, 1))

@@ -191,3 +191,36 @@ def test_a_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
     path.write_bytes('label = "café"\n'.encode("latin-1"))
     with pytest.raises(ScenarioError, match="UTF-8"):
         read_meal_scenario(path)
+
+
+def test_a_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """A UTF-8 byte-order mark before the first key is accepted, as in the CSV readers."""
+    path = tmp_path / "bom.toml"
+    path.write_bytes("\ufeff".encode() + EXAMPLE.encode())
+    assert read_meal_scenario(path).name == "weekend"
+
+
+@pytest.mark.parametrize("time", ['"\u0660\u0667:\u0663\u0660"', '"07:\u0663\u0660"'])
+def test_a_time_written_with_non_ascii_digits_is_refused(time: str) -> None:
+    """Only ASCII digits make a time: Arabic-Indic '٠٧:٣٠' is refused with the key path."""
+    err = _refusal(_one_meal(time=time))
+    assert err.field == "meals[0].time" and "not a time" in err.reason
+
+
+@pytest.mark.parametrize("day", ["366", "9223372036854775807"])
+def test_a_day_beyond_a_year_is_refused(day: str) -> None:
+    """A meal on a day no run reaches is refused with the key path and the range 0..365."""
+    err = _refusal("repeat_daily = false\n" + _one_meal(day=day))
+    assert err.field == "meals[0].day" and err.allowed == "an integer from 0 to 365"
+
+
+def test_the_last_day_of_a_year_is_accepted() -> None:
+    """day = 365 is inside the range."""
+    scenario = parse_meal_scenario("repeat_daily = false\n" + _one_meal(day="365"), source="t")
+    assert scenario.meals[0].day == 365
+
+
+def test_meals_starting_in_one_minute_must_fit_the_minute_limit() -> None:
+    """Two 300 g meals at 07:00 add up beyond 500 g in one minute: refused at the second."""
+    err = _refusal(_one_meal(carbs_g="300") + _one_meal(carbs_g="300"))
+    assert err.field == "meals[1].carbs_g" and "add up to 600 g" in err.reason

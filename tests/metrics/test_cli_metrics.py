@@ -102,6 +102,10 @@ def test_table_without_patient_column(tmp_path: Path, capsys: pytest.CaptureFixt
         ("minute,bg_mg_dl\n0,100\n1,abc\n", "row 2, field 'bg_mg_dl'"),
         ("minute,bg_mg_dl\n0,100\n0,100\n", "row 2, field 'minute'"),
         ("", "empty file"),
+        ("minute,bg_mg_dl\n0,100\n5,1e200\n", "row 2, field 'bg_mg_dl': glucose out of range"),
+        ("minute,bg_mg_dl\n0,100\n1,100\n1000000000000,100\n", "row 3, field 'minute'"),
+        ("minute,bg_mg_dl\n99999999999999999999,100\n", "row 1, field 'minute'"),
+        ("minute,bg_mg_dl\n0,100\n1,\"100\n2,100\n", "row 2: malformed CSV"),
     ],
 )
 def test_bad_trace_is_one_error_line(

@@ -29,6 +29,8 @@ import pytest
 
 from pumplab.metrics import find_hypo_events, glycemic_metrics
 
+pytestmark = pytest.mark.peer
+
 DT = 5  # minutes: CGM sampling
 DAY = 24 * 60 // DT
 

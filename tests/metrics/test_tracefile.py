@@ -11,6 +11,8 @@ import pytest
 from pumplab.errors import InputError
 from pumplab.metrics import CGM_HIGH_MG_DL, CGM_LOW_MG_DL
 from pumplab.metrics.tracefile import (
+    MAX_GLUCOSE_MG_DL,
+    MAX_TRACE_MINUTE,
     GlucoseTrace,
     grid_series,
     infer_interval_min,
@@ -205,6 +207,10 @@ def test_duplicated_header_is_refused() -> None:
         ("-5", "non-negative"),
         ("nan", "non-negative"),
         ("inf", "non-negative"),
+        ("1e200", "out of range"),
+        ("10000.5", "out of range"),
+        ("1_0", "not a number"),
+        ("\u0661\u0660\u0660", "not a number"),
     ],
 )
 def test_bad_glucose_value_is_refused(cell: str, message: str) -> None:
@@ -227,7 +233,17 @@ def test_bad_cgm_value_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    ("cell", "message"), [("", "missing"), ("5.5", "not an integer"), ("x", "not an integer")]
+    ("cell", "message"),
+    [
+        ("", "missing"),
+        ("5.5", "not an integer"),
+        ("x", "not an integer"),
+        ("\u0663", "not an integer"),
+        ("1_0", "not an integer"),
+        ("-1", "out of range"),
+        (str(MAX_TRACE_MINUTE + 1), "out of range"),
+        ("99999999999999999999", "out of range"),
+    ],
 )
 def test_bad_minute_is_refused(cell: str, message: str) -> None:
     """A missing or non-integer minute names its row."""
@@ -292,3 +308,48 @@ def test_zero_plasma_glucose_is_read() -> None:
 
     trace = parse_trace(["minute,bg_mg_dl", "0,100", "1,0"], source="t.csv")
     assert trace is not None
+
+
+def test_glucose_at_the_upper_bound_is_read() -> None:
+    """10,000 mg/dL is the largest glucose accepted."""
+    (s,) = parse(f"minute,bg_mg_dl\n0,100\n1,{MAX_GLUCOSE_MG_DL:g}\n").series
+    assert s.bg_mg_dl[-1] == MAX_GLUCOSE_MG_DL
+
+
+def test_unclosed_quote_is_reported_as_malformed_csv() -> None:
+    """An unclosed quote is named as such, at the row where it opens."""
+    err = located('minute,bg_mg_dl\n0,100\n1,"100\n2,100\n')
+    assert err.row == 2 and "unclosed quote" in err.reason
+
+
+def test_slot_clash_suggests_an_interval_only_when_none_was_imposed() -> None:
+    """The refusal offers --interval when the interval was inferred, not when it was given."""
+    text = "minute,cgm_mg_dl\n0,100\n5,110\n7,120\n10,130\n15,1\n20,1\n"
+    with pytest.raises(InputError) as inferred:
+        trace_metrics(parse(text))
+    with pytest.raises(InputError) as imposed:
+        trace_metrics(parse(text), interval_min=5)
+    assert "--interval" in (inferred.value.allowed or "")
+    assert "--interval" not in (imposed.value.allowed or "")
+
+
+def test_a_grid_far_sparser_than_its_readings_is_refused_before_allocation() -> None:
+    """Three patients of 3 readings spread over a year at 1 minute (1.6 M slots) are refused."""
+    rows = [f"{p},{m},100" for p in "abc" for m in (0, 1, MAX_TRACE_MINUTE)]
+    err = located("patient,minute,bg_mg_dl\n" + "\n".join(rows) + "\n")
+    assert err.field == "minute" and "too sparse" in err.reason
+
+
+def test_a_short_sparse_trace_is_still_scored() -> None:
+    """One patient's 3 readings over a year (527,041 slots) fit the minimum budget."""
+    text = f"minute,bg_mg_dl\n0,100\n1,100\n{MAX_TRACE_MINUTE},100\n"
+    (r,) = trace_metrics(parse(text))
+    assert r.metrics.n_samples == 3
+
+
+def test_scoring_in_blocks_gives_the_same_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Patients gridded a block at a time (bounded memory) score as in one batch."""
+    trace = parse(simulate_like(minutes=300, patients=("a", "b", "c", "d")))
+    whole = [r.as_dict() for r in trace_metrics(trace)]
+    monkeypatch.setattr("pumplab.metrics.tracefile._GRID_VALUES_PER_BLOCK", 1)
+    assert [r.as_dict() for r in trace_metrics(trace)] == whole

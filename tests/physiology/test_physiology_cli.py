@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from pumplab.cli.main import main
-from pumplab.physiology import load_cohort, simulate
+from pumplab.cli.patient import MAX_MINUTES, MAX_SENSOR_AGE_MIN, TraceCsvWriter
+from pumplab.metrics.tracefile import MAX_TRACE_MINUTE
+from pumplab.physiology import Cohort, Param, load_cohort, simulate
 
 HEADER = "minute,carbs_g,insulin_u\n"
 
@@ -81,7 +85,7 @@ def test_overdose_is_reported_in_the_summary(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A 200 U dose shows a first minute below 40 and the outside-validated-range flag."""
-    inputs = _write(tmp_path, HEADER + "0,0,200\n")
+    inputs = _write(tmp_path, HEADER + "0,0,100\n1,0,100\n")
     code, out, _ = _run(
         ["patient", "simulate", "--patient", "adult#001", "--inputs", str(inputs),
          "--minutes", "1440", "--json"],
@@ -148,6 +152,15 @@ def test_minutes_extends_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[s
         (HEADER + "-1,0,0\n", "row 1, field 'minute': out of range"),
         (HEADER + "0,0\n", "row 1: 2 fields"),
         (HEADER, "no data rows"),
+        (HEADER + "0,0,100.5\n", "row 1, field 'insulin_u': too large for one minute"),
+        (HEADER + "0,0,1e300\n", "row 1, field 'insulin_u': too large for one minute"),
+        (HEADER + "0,501,0\n", "row 1, field 'carbs_g': too large for one minute"),
+        (HEADER + "99999999999999999999,0,0\n", "row 1, field 'minute': out of range"),
+        (HEADER + "\u0663,0,0\n", "row 1, field 'minute': not an integer"),
+        (HEADER + "1_000,0,0\n", "row 1, field 'minute': not an integer"),
+        (HEADER + "0,1_0,0\n", "row 1, field 'carbs_g': not a number"),
+        (HEADER + "0,\u0661,0\n", "row 1, field 'carbs_g': not a number"),
+        (HEADER + '0,"5,0\n1,0,0\n', "row 1: malformed CSV: a quoted field is never closed"),
     ],
 )
 def test_bad_inputs_file_gives_one_line_naming_file_row_and_field(
@@ -212,7 +225,7 @@ def test_minutes_shorter_than_inputs_is_refused(
 def test_seed_without_population_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """--seed only makes sense with --population."""
+    """--seed with a standard patient and neither --cgm nor --meals seeds nothing: refused."""
     inputs = _write(tmp_path, HEADER + "0,0,0\n")
     code, _, err = _run(
         ["patient", "simulate", "--patient", "adult#001", "--inputs", str(inputs), "--seed", "1"],
@@ -232,48 +245,64 @@ def test_missing_inputs_file_is_a_one_line_error(
     assert code == 1 and str(missing) in err
 
 
-def test_existing_trace_is_untouched_when_the_run_fails(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def _overflowing_cohort(name: str) -> Cohort:
+    """The standard 30 with ``name``'s body weight set to 1e-304 kg.
+
+    A unit of insulin is then ~6e307 pmol/kg for that subject and its state
+    overflows within a minute: a simulation failure that inputs within every
+    limit still reach.
+    """
+    cohort = load_cohort()
+    params = cohort.parameters.copy()
+    params[cohort.index(name), Param.BW] = 1e-304
+    return dataclasses.replace(cohort, parameters=params)
+
+
+def test_existing_trace_is_untouched_when_the_run_fails_mid_simulation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A failing run leaves a previous --out file exactly as it was."""
-    inputs = _write(tmp_path, HEADER + "0,-1,0\n")
+    """A run failing after chunks were written leaves the old --out file and no temporary file.
+
+    One patient per chunk, so adolescent#001..#010 are already written when
+    adult#001's state overflows: a writer that wrote to --out directly would
+    have replaced the old contents.
+    """
+    monkeypatch.setattr("pumplab.physiology.load_cohort", lambda: _overflowing_cohort("adult#001"))
+    monkeypatch.setattr("pumplab.cli.patient._VALUES_PER_CHUNK", 1)
+    written: list[int] = []
+    real_write_chunk = TraceCsvWriter.write_chunk
+
+    def counting_write_chunk(self: TraceCsvWriter, *args: Any, **kwargs: Any) -> None:
+        written.append(1)
+        real_write_chunk(self, *args, **kwargs)
+
+    monkeypatch.setattr(TraceCsvWriter, "write_chunk", counting_write_chunk)
+    inputs = _write(tmp_path, HEADER + "0,0,1\n59,0,0\n")
     out = _write(tmp_path, "old contents\n", name="trace.csv")
-    code, _, _ = _run(
-        [
-            "patient",
-            "simulate",
-            "--patient",
-            "adult#001",
-            "--inputs",
-            str(inputs),
-            "--out",
-            str(out),
-        ],
-        capsys,
-    )
-    assert code == 1 and out.read_text() == "old contents\n"
-
-
-def test_non_finite_state_fails_without_writing_the_trace(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """An overflowing dose ends in a one-line non-finite-state error and no --out file."""
-    inputs = _write(tmp_path, HEADER + "0,0,1e308\n3,0,0\n")
-    out = tmp_path / "trace.csv"
     code, _, err = _run(
-        [
-            "patient",
-            "simulate",
-            "--patient",
-            "adult#001",
-            "--inputs",
-            str(inputs),
-            "--out",
-            str(out),
-        ],
+        ["patient", "simulate", "--patient", "all", "--inputs", str(inputs), "--out", str(out)],
         capsys,
     )
     assert code == 1 and "non-finite" in err and "adult#001" in err
+    assert len(written) == 10  # the ten adolescents were written before the failure
+    assert out.read_text() == "old contents\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inputs.csv", "trace.csv"]
+
+
+def test_non_finite_state_fails_without_writing_the_trace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A state overflow ends in a one-line non-finite-state error and no --out file."""
+    monkeypatch.setattr("pumplab.physiology.load_cohort", lambda: _overflowing_cohort("adult#001"))
+    inputs = _write(tmp_path, HEADER + "0,0,1\n3,0,0\n")
+    out = tmp_path / "trace.csv"
+    code, _, err = _run(
+        ["patient", "simulate", "--patient", "adult#001", "--inputs", str(inputs),
+         "--out", str(out)],
+        capsys,
+    )  # fmt: skip
+    assert code == 1 and "non-finite" in err and "adult#001" in err
+    assert err.count("\n") == 1
     assert not out.exists() and list(tmp_path.iterdir()) == [inputs]
 
 
@@ -328,3 +357,50 @@ def test_out_in_a_missing_directory_is_a_one_line_error(
         capsys,
     )
     assert code == 1 and "does not exist" in err and str(out) in err
+
+
+@pytest.mark.parametrize("where", ["directory", "missing parent", "parent is a file"])
+def test_unusable_out_path_is_refused_before_simulating(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    where: str,
+) -> None:
+    """--out that is a directory, or whose parent is missing or a file, fails up front naming it."""
+    simulated: list[int] = []
+    monkeypatch.setattr("pumplab.cli.patient.simulate_cohort",
+                        lambda *a, **k: simulated.append(1))  # fmt: skip
+    inputs = _write(tmp_path, HEADER + "0,0,0\n")
+    (tmp_path / "afile").write_text("x")
+    out = {
+        "directory": tmp_path,
+        "missing parent": tmp_path / "nodir" / "t.csv",
+        "parent is a file": tmp_path / "afile" / "t.csv",
+    }[where]
+    code, _, err = _run(
+        ["patient", "simulate", "--population", "3", "--inputs", str(inputs), "--out", str(out)],
+        capsys,
+    )
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith(f"pumplab: error: {out}: ")
+    assert ".tmp" not in err and not simulated
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "inputs.csv"]
+
+
+@pytest.mark.parametrize("age", ["99999999999999999999", "525601", "-1", "1e3", "\u0661"])
+def test_sensor_age_outside_a_year_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], age: str
+) -> None:
+    """--sensor-age must be whole minutes 0..525600; the error names the option and the range."""
+    inputs = _write(tmp_path, HEADER + "0,0,0\n")
+    code, _, err = _run(
+        ["patient", "simulate", "--patient", "adult#001", "--inputs", str(inputs), "--cgm",
+         "--sensor-age", age, "--out", str(tmp_path / "t.csv")],
+        capsys,
+    )  # fmt: skip
+    assert code == 1 and err.count("\n") == 1
+    assert "--sensor-age" in err and f"0..{MAX_SENSOR_AGE_MIN}" in err
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_metrics_accept_every_minute_a_simulated_trace_can_have() -> None:
+    """The trace reader's minute bound is the last row of the longest simulate run."""
+    assert MAX_TRACE_MINUTE == MAX_MINUTES

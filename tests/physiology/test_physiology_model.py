@@ -57,7 +57,8 @@ def test_published_initial_state_is_a_steady_state_at_basal() -> None:
 @pytest.mark.peer
 def test_derivatives_equal_simglucose_model_at_random_states() -> None:
     """derivatives() equals simglucose's T1DPatient.model at random states, meals and doses."""
-    pd = pytest.importorskip("pandas")
+    # Peers are test extras: imported plainly, so a missing one fails rather than skips.
+    import pandas as pd
     from simglucose.patient.t1dpatient import PATIENT_PARA_FILE, Action, T1DPatient
 
     table = pd.read_csv(PATIENT_PARA_FILE)

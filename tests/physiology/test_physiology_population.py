@@ -10,6 +10,7 @@ from pumplab.physiology import (
     Cohort,
     Param,
     PlausibilityRules,
+    PopulationSampler,
     State,
     generate_population,
     load_cohort,
@@ -158,3 +159,40 @@ def test_unknown_age_group_raises_input_error() -> None:
     """groups must name adolescent, adult or child."""
     with pytest.raises(InputError, match="age group"):
         generate_population(5, np.random.default_rng(0), groups=("elderly",))
+
+
+def test_a_larger_population_keeps_the_earlier_subjects() -> None:
+    """With the same seed, the first 10 subjects of N=11 are the subjects of N=10."""
+    ten = generate_population(10, np.random.default_rng(0))
+    eleven = generate_population(11, np.random.default_rng(0))
+    assert eleven.names[:10] == ten.names and eleven.parents[:10] == ten.parents
+    assert np.array_equal(eleven.parameters[:10], ten.parameters)
+    assert np.array_equal(eleven.initial_state[:10], ten.initial_state)
+    assert np.array_equal(eleven.total_daily_insulin_u[:10], ten.total_daily_insulin_u)
+
+
+def test_a_population_generated_in_chunks_equals_one_generated_at_once() -> None:
+    """PopulationSampler.subjects(a, b) chunks concatenate to subjects(0, n)."""
+    whole = PopulationSampler(9, np.random.default_rng(3)).subjects(0, 9)
+    sampler = PopulationSampler(9, np.random.default_rng(3))
+    parts = [sampler.subjects(a, b) for a, b in ((0, 2), (2, 7), (7, 9))]
+    joined = Cohort.concatenate(parts)
+    assert joined.names == whole.names and joined.parents == whole.parents
+    assert np.array_equal(joined.parameters, whole.parameters)
+    assert np.array_equal(joined.carb_ratio_g_per_u, whole.carb_ratio_g_per_u)
+
+
+def test_a_rejected_candidate_is_replaced_from_the_subjects_own_stream() -> None:
+    """Under tight rules (many rejections) subject i still does not depend on n."""
+    rules = PlausibilityRules(fasting_bg_mg_dl=(140.0, 145.0))
+    small = generate_population(4, np.random.default_rng(8), rules=rules)
+    large = generate_population(12, np.random.default_rng(8), rules=rules)
+    assert np.array_equal(large.parameters[:4], small.parameters)
+
+
+def test_sampler_names_are_computed_without_generating() -> None:
+    """Names are pop00001...; a million subjects get six digits."""
+    assert PopulationSampler(3, np.random.default_rng(0)).names == (
+        "pop00001", "pop00002", "pop00003",
+    )  # fmt: skip
+    assert PopulationSampler(1_000_000, np.random.default_rng(0)).name(0) == "pop0000001"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -10,7 +11,10 @@ import pytest
 from pumplab.errors import InputError, NonFiniteStateError
 from pumplab.physiology import (
     DEFAULT_STEPS,
+    MAX_CARBS_G_PER_MIN,
+    MAX_INSULIN_U_PER_MIN,
     Cohort,
+    Param,
     PatientBatch,
     State,
     StepControl,
@@ -31,8 +35,24 @@ def _inputs(
     insulin = np.tile(cohort.basal_u_per_min[:, None], (1, minutes))
     carbs[:, 30] = 60.0
     insulin[:, 30] += 6.0
-    insulin[:, 40] += overdose_u
+    # The overdose is delivered 50 U a minute from minute 40 (the per-minute limit is 100 U).
+    per_minute = 50.0
+    whole = int(overdose_u // per_minute)
+    insulin[:, 40 : 40 + whole] += per_minute
+    insulin[:, 40 + whole] += overdose_u - whole * per_minute
     return carbs, insulin
+
+
+def _overflowing_cohort(name: str = "adult#002") -> Cohort:
+    """The standard 30 with ``name``'s body weight set to 1e-304 kg.
+
+    One unit of insulin is then about 6e307 pmol/kg for that subject, and the
+    RK4 stage sum overflows: a non-finite state reached with valid inputs.
+    """
+    cohort = load_cohort()
+    params = cohort.parameters.copy()
+    params[cohort.index(name), Param.BW] = 1e-304
+    return dataclasses.replace(cohort, parameters=params)
 
 
 def _staggered_day(overdose_u: float) -> tuple[np.ndarray, np.ndarray]:
@@ -166,7 +186,7 @@ def test_massive_overdose_stays_finite_and_records_severe_hypo() -> None:
     assert np.isfinite(bg).all() and np.isfinite(result.final_state).all()
     first = np.argmax(bg < 40.0, axis=1)
     assert np.array_equal(result.summary.first_severe_hypo_minute, first)
-    assert (bg.min(axis=1) < 1.0).all() and (bg.min(axis=1) > -1.0).all()
+    assert (bg.min(axis=1) < 1.0).all()
 
 
 def test_overdose_sets_validity_flags() -> None:
@@ -192,7 +212,7 @@ def test_very_high_glucose_sets_the_above_range_flag() -> None:
     """Eating 1000 g with no insulin takes plasma glucose above 600 mg/dL and flags it."""
     cohort = load_cohort().select(["adolescent#003"])
     carbs = np.zeros(1440)
-    carbs[0] = 1000.0
+    carbs[0:2] = 500.0  # the per-minute limit, twice: 1000 g queued
     summary = simulate(cohort, carbs, np.zeros(1440), trace_bg=False).summary
     assert summary.bg_max_mg_dl[0] > 600.0
     assert ValidityFlag.ABOVE_RANGE in ValidityFlag(int(summary.validity_flags[0]))
@@ -200,21 +220,65 @@ def test_very_high_glucose_sets_the_above_range_flag() -> None:
 
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
 def test_non_finite_state_raises_naming_patient_and_minute(backend: str) -> None:
-    """An overflowing dose makes the state infinite: NonFiniteStateError names patient, minute."""
-    cohort = load_cohort().select(["adult#001", "adult#002"])
+    """An overflowing state raises NonFiniteStateError naming the patient and minute."""
+    cohort = _overflowing_cohort().select(["adult#001", "adult#002"])
     batch = PatientBatch(cohort, backend=backend)  # type: ignore[arg-type]
     batch.step([0.0, 0.0], [0.0, 0.0])
-    with pytest.raises(NonFiniteStateError, match=r"adult#002.*minute 2"):
-        batch.step([0.0, 0.0], [0.0, 1e308])
+    with (
+        np.errstate(all="ignore"),
+        pytest.raises(NonFiniteStateError, match=r"adult#002.*minute 2"),
+    ):
+        batch.step([0.0, 0.0], [0.0, 1.0])
 
 
 def test_batch_refuses_to_continue_after_a_non_finite_state() -> None:
     """After a NonFiniteStateError every further step raises too."""
-    batch = PatientBatch(load_cohort().select(["adult#001"]))
+    batch = PatientBatch(_overflowing_cohort().select(["adult#002"]))
     with pytest.raises(NonFiniteStateError):
-        batch.step([0.0], [1e308])
+        batch.step([0.0], [1.0])
     with pytest.raises(NonFiniteStateError):
         batch.step([0.0], [0.0])
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_reported_glucose_is_never_negative_under_a_huge_overdose(backend: str) -> None:
+    """1,000 U (100 U a minute) overshoots the zero gate, but no reported glucose is below 0."""
+    cohort = load_cohort()
+    insulin = np.zeros(600)
+    insulin[10:20] = MAX_INSULIN_U_PER_MIN
+    batch = PatientBatch(cohort, backend=backend)  # type: ignore[arg-type]
+    bg, gsub = batch.run(np.zeros(600), insulin, trace_bg=True, trace_gsub=True)
+    assert bg is not None and gsub is not None
+    state = batch.state
+    # The integrated state does go below zero (what the clamp is for) ...
+    assert (state[:, State.G_P] < 0.0).any()
+    # ... but every reported value reads it as 0.
+    assert bg.min() == 0.0 and gsub.min() >= 0.0
+    assert (batch.bg_mg_dl >= 0.0).all() and (batch.gsub_mg_dl >= 0.0).all()
+    summary = batch.summary()
+    assert (summary.bg_min_mg_dl >= 0.0).all() and (summary.bg_mean_mg_dl >= 0.0).all()
+    assert not np.signbit(bg).any()  # not even -0.0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("insulin_u", MAX_INSULIN_U_PER_MIN * 1.0001), ("insulin_u", 1e300),
+     ("carbs_g", MAX_CARBS_G_PER_MIN + 1.0)],
+)  # fmt: skip
+def test_input_above_the_per_minute_limit_is_refused(field: str, value: float) -> None:
+    """More than 100 U or 500 g in one minute raises InputError naming field, limit and minute."""
+    batch = PatientBatch(load_cohort().select(["adult#001"]))
+    inputs = {"carbs_g": 0.0, "insulin_u": 0.0, field: value}
+    with pytest.raises(InputError, match=rf"{field}.*adult#001 at minute 0.*<= "):
+        batch.step(inputs["carbs_g"], inputs["insulin_u"])
+    assert batch.minute == 0
+
+
+def test_input_at_the_per_minute_limit_is_accepted() -> None:
+    """Exactly 100 U and 500 g in one minute are accepted."""
+    batch = PatientBatch(load_cohort().select(["adult#001"]))
+    batch.step(MAX_CARBS_G_PER_MIN, MAX_INSULIN_U_PER_MIN)
+    assert batch.minute == 1
 
 
 @pytest.mark.parametrize("bad", [-1.0, np.nan, np.inf])
@@ -298,14 +362,15 @@ def test_step_control_refines_eating_minutes() -> None:
 
 
 def test_zero_crossing_minute_is_recomputed_finely() -> None:
-    """With the zero-crossing refinement the frozen plasma glucose is closer to 0."""
+    """With the zero-crossing refinement the frozen plasma glucose state is closer to 0."""
     cohort = load_cohort().select(["adult#005"])
     carbs, insulin = _inputs(cohort, minutes=1440, overdose_u=300.0)
-    without = simulate(cohort, carbs, insulin, steps=StepControl(1, 4, 30, 0)).bg_mg_dl
-    with_refine = simulate(cohort, carbs, insulin, steps=StepControl(1, 4, 30, 16)).bg_mg_dl
-    assert without is not None and with_refine is not None
-    assert without.min() < 0.0 and with_refine.min() < 0.0
-    assert abs(with_refine.min()) < abs(without.min())
+    without = simulate(cohort, carbs, insulin, steps=StepControl(1, 4, 30, 0)).final_state
+    with_refine = simulate(cohort, carbs, insulin, steps=StepControl(1, 4, 30, 16)).final_state
+    # The gate freezes Gp where the step left it: the raw state keeps the overshoot.
+    gp_without, gp_with = without[0, State.G_P], with_refine[0, State.G_P]
+    assert gp_without < 0.0 and gp_with < 0.0
+    assert abs(gp_with) < abs(gp_without)
 
 
 def test_default_step_control_is_the_documented_rule() -> None:

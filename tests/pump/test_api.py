@@ -28,7 +28,7 @@ def test_public_names_are_exactly_the_declared_ones() -> None:
 def test_every_module_declares_its_public_names() -> None:
     """Each module of the package has an __all__ whose names exist."""
     for mod in ("access", "alarms", "delivery", "menus", "pump", "recovery", "safety",
-                "screen", "settings", "ui"):
+                "sanitize", "screen", "settings", "ui"):
         module = importlib.import_module(f"pumplab.devices.pump.{mod}")
         for name in module.__all__:
             assert hasattr(module, name), f"{mod}.{name}"

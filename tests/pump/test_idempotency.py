@@ -8,6 +8,7 @@ from pumpkit import APP, REMOTE, bench, motor_u
 from pumplab.link.messages import (
     Ack,
     BolusCommand,
+    CancelTempBasalCommand,
     Nak,
     NakReason,
     ReadStatusCommand,
@@ -92,3 +93,36 @@ def test_idempotency_table_survives_a_restart() -> None:
     assert motor_u(b, what="bolus") == pytest.approx(1.5)
     status = b.send(APP, ReadStatusCommand())
     assert isinstance(status, StatusReport) and status.last_command_id == 5
+
+
+def test_a_stale_duplicate_is_refused_after_the_id_window_is_flushed() -> None:
+    """1024 later commands push id 0 out of memory; a late copy of it is STALE, not re-run."""
+    b = bench()
+    assert isinstance(b.send(APP, BolusCommand(0.5, command_id=0)), Ack)
+    b.run_min(5)
+    for i in range(1, 1025):
+        b.send(APP, CancelTempBasalCommand(command_id=i))  # refused, but remembered
+    b.run_min(60)
+    reply = b.send(APP, BolusCommand(0.5, command_id=0))
+    assert isinstance(reply, Nak) and reply.reason is NakReason.STALE_COMMAND_ID
+    b.run_min(5)
+    assert motor_u(b, what="bolus") == pytest.approx(0.5)
+
+
+def test_command_ids_must_increase_per_sender() -> None:
+    """After id 5, an id 3 never seen before is refused STALE_COMMAND_ID; id 6 is fine."""
+    b = bench()
+    assert isinstance(b.send(APP, BolusCommand(0.5, command_id=5)), Ack)
+    b.run_min(2)
+    reply = b.send(APP, BolusCommand(0.5, command_id=3))
+    assert isinstance(reply, Nak) and reply.reason is NakReason.STALE_COMMAND_ID
+    assert isinstance(b.send(APP, BolusCommand(0.5, command_id=6)), Ack)
+
+
+def test_the_high_water_mark_survives_a_restart() -> None:
+    """After a restart, an id below the sender's highest is still refused as stale."""
+    b = bench()
+    b.send(APP, TempBasalCommand(rate_u_per_h=1.5, duration_min=30, command_id=40))
+    b.restart()
+    reply = b.send(APP, BolusCommand(0.5, command_id=12))
+    assert isinstance(reply, Nak) and reply.reason is NakReason.STALE_COMMAND_ID

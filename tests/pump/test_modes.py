@@ -9,6 +9,7 @@ from pumpkit import APP, ATTACKER, CGM, CLINIC, METER, PUMP, REMOTE, bench, moto
 
 from pumplab.clock import MS_PER_MINUTE
 from pumplab.devices.pump import AnnunciationReason, PumpSettings, Role, ui
+from pumplab.devices.pump.pump import DEFAULT_USER_CLOCK_MS
 from pumplab.link.messages import (
     Ack,
     BolusCommand,
@@ -122,8 +123,9 @@ def test_legacy_clock_can_be_set_by_radio() -> None:
     """SetClockCommand sets the user clock at once (recorded with source radio)."""
     b = bench("legacy")
     b.send(ATTACKER, WakeupCommand(10))
-    assert isinstance(b.send(ATTACKER, SetClockCommand(clock_ms=600 * MS_PER_MINUTE)), Ack)
-    assert b.pump.user_clock_ms == 600 * MS_PER_MINUTE
+    new_clock = DEFAULT_USER_CLOCK_MS + 600 * MS_PER_MINUTE
+    assert isinstance(b.send(ATTACKER, SetClockCommand(clock_ms=new_clock)), Ack)
+    assert b.pump.user_clock_ms == new_clock
     assert b.kinds("clock_set")[-1]["source"] == "radio"
 
 
@@ -210,8 +212,8 @@ def test_legacy_and_secure_deliver_identically_without_an_attacker() -> None:
     assert len(records[0]) > 500
 
 
-def test_radio_bolus_is_annunciated_louder_than_a_key_bolus() -> None:
-    """Every bolus start beeps; one from the air also vibrates (so the user can cancel it)."""
+def test_secure_radio_bolus_is_annunciated_louder_than_a_key_bolus() -> None:
+    """Secure: every bolus start beeps; one from the air also vibrates (pumplab's design)."""
     b = bench()
     heard = []
     b.pump.add_annunciation_listener(heard.append)
@@ -221,6 +223,20 @@ def test_radio_bolus_is_annunciated_louder_than_a_key_bolus() -> None:
     starts = [a for a in heard if a.reason is AnnunciationReason.BOLUS_STARTED]
     assert [(a.origin, a.sound.value) for a in starts] == [
         ("buttons", "beep"), ("app", "beep_and_vibrate")]
+
+
+def test_legacy_radio_bolus_sounds_like_a_key_bolus() -> None:
+    """The x23 has no special radio alert: a radio bolus beeps like one from the keys."""
+    b = bench("legacy")
+    heard = []
+    b.pump.add_annunciation_listener(heard.append)
+    ui.manual_bolus(b.pump, 0.5)
+    b.run_min(2)
+    b.send(ATTACKER, WakeupCommand(10))
+    b.send(ATTACKER, BolusCommand(0.5))
+    starts = [a for a in heard if a.reason is AnnunciationReason.BOLUS_STARTED]
+    assert [(a.origin, a.sound.value) for a in starts] == [("buttons", "beep"),
+                                                           ("radio", "beep")]
 
 
 def test_the_pump_address_is_pump_colon_serial() -> None:

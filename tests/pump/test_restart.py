@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-from pumpkit import APP, SERIAL, bench, motor_u
+from pumpkit import APP, ATTACKER, SERIAL, bench, motor_u
 
-from pumplab.clock import MS_PER_MINUTE
+from pumplab.clock import MS_PER_MINUTE, EventClock
 from pumplab.devices.history import HistoryRecord, JSONValue, MemoryHistory, SqliteHistory
-from pumplab.devices.pump import AlarmCode, PumpPhase, PumpSettings, ScreenKind, ui
+from pumplab.devices.pump import (
+    AlarmCode,
+    Pump,
+    PumpPhase,
+    PumpSettings,
+    RecordingMotor,
+    ScreenKind,
+    ui,
+)
 from pumplab.errors import HistoryError
+from pumplab.link.memory import InMemoryLink
 from pumplab.link.messages import (
     Ack,
     BolusCommand,
@@ -22,6 +32,7 @@ from pumplab.link.messages import (
     StatusReport,
     SuspendCommand,
     TempBasalCommand,
+    WakeupCommand,
 )
 
 
@@ -123,7 +134,7 @@ def test_pump_refuses_delivery_on_a_history_that_fails_verification(tmp_path: Pa
     b.history.close()
     _tamper(path, 2)
     b.history = SqliteHistory(path, device_serial=SERIAL)
-    b.restart()
+    b.restart(settings=b.settings)  # the log's pairings are not trusted: the settings given
     report = b.pump.boot_report
     assert report is not None and not report.verified and "record 2" in report.reason
     assert b.pump.phase is PumpPhase.UNVERIFIED
@@ -178,3 +189,159 @@ def test_device_time_must_not_go_back_across_a_restart() -> None:
                 motor=RecordingMotor(clock))
     with pytest.raises(ValueError, match="never go back"):
         pump.start()
+
+
+# ---------------------------------------------------------------------- review regressions
+
+
+def _fresh_pump(history: MemoryHistory, mode: str = "legacy", serial: str = SERIAL,
+                settings: PumpSettings | None = None) -> tuple[Pump, InMemoryLink, RecordingMotor,
+                                                                list[object]]:
+    clock = EventClock((history.head.device_time_ms if history.head else 0) + 1000)
+    link = InMemoryLink(clock, delay_ms=0)
+    motor = RecordingMotor(clock)
+    pump = Pump(serial=serial, clock=clock, link=link, history=history, motor=motor, mode=mode,
+                settings=settings)
+    replies: list[object] = []
+    link.attach(ATTACKER, lambda env: replies.append(env.message))
+    link.attach(APP, lambda env: replies.append(env.message))
+    pump.start()
+    return pump, link, motor, replies
+
+
+def test_a_log_that_verifies_but_cannot_be_replayed_leaves_the_pump_unverified() -> None:
+    """An alarm record with a bogus severity: no delivery, not even to a legacy attacker."""
+    h = MemoryHistory()
+    h.append("alarm", {"code": "low_battery", "severity": "bogus", "message": "x", "level": 1},
+             device_time_ms=0, clock_ms=0)
+    pump, link, motor, replies = _fresh_pump(h)
+    assert pump.phase is PumpPhase.UNVERIFIED
+    assert pump.boot_report is not None and "record 1" in pump.boot_report.reason
+    assert pump.screen.value == AlarmCode.HISTORY_UNVERIFIED.value
+    assert "pumplab history verify" in " ".join(pump.screen.lines)
+    link.send(ATTACKER, pump.address, WakeupCommand(10))
+    link.send(ATTACKER, pump.address, BolusCommand(5.0))
+    pump._clock.run_until(pump._clock.now_ms + 60 * MS_PER_MINUTE)  # type: ignore[attr-defined]
+    assert motor.strokes == [] and len(h.records()) == 1
+    assert isinstance(replies[-1], Nak) and replies[-1].reason is NakReason.HISTORY_UNVERIFIED
+
+
+def test_a_settings_snapshot_that_does_not_validate_leaves_the_pump_unverified() -> None:
+    """A boot record whose settings are out of range: UNVERIFIED, with the reason."""
+    h = MemoryHistory()
+    h.append("boot", {"serial": SERIAL, "mode": "secure", "settings": {"max_bolus_u": 99.0}},
+             device_time_ms=0, clock_ms=0)
+    pump, _, motor, _ = _fresh_pump(h, "secure")
+    assert pump.phase is PumpPhase.UNVERIFIED
+    assert pump.boot_report is not None and "max_bolus_u" in pump.boot_report.reason
+    pump._clock.run_until(pump._clock.now_ms + 60 * MS_PER_MINUTE)  # type: ignore[attr-defined]
+    assert motor.strokes == []
+
+
+@pytest.mark.parametrize(("mode", "serial", "named"),
+                         [("legacy", SERIAL, "'secure' mode"), ("secure", "123456", "665455")])
+def test_a_history_of_another_pump_or_mode_is_refused(mode: str, serial: str,
+                                                      named: str) -> None:
+    """A secure pump 665455's log restarted as legacy, or as pump 123456: UNVERIFIED."""
+    b = bench()
+    b.run_min(10)
+    b.pump.stop()
+    assert isinstance(b.history, MemoryHistory)
+    pump, _, motor, _ = _fresh_pump(b.history, mode, serial)
+    assert pump.phase is PumpPhase.UNVERIFIED
+    assert pump.boot_report is not None and named in pump.boot_report.reason
+    pump._clock.run_until(pump._clock.now_ms + 60 * MS_PER_MINUTE)  # type: ignore[attr-defined]
+    assert motor.strokes == []
+
+
+class _CutAfterCommand(MemoryHistory):
+    """Fails the append of one record kind once: the pump 'dies' right after the command."""
+
+    fail_on: str | None = None
+
+    def append(self, kind: str, data: Mapping[str, JSONValue], *, device_time_ms: int,
+               clock_ms: int) -> HistoryRecord:
+        if kind == self.fail_on:
+            self.fail_on = None
+            raise HistoryError("power lost")
+        return super().append(kind, data, device_time_ms=device_time_ms, clock_ms=clock_ms)
+
+
+def test_a_dose_accepted_but_cut_off_before_its_effect_is_reported_not_executed() -> None:
+    """Command recorded, bolus_start never: after a restart the pump records and alarms it,
+    status does not report it, and a resend is answered NOT_EXECUTED (nothing delivered)."""
+    h = _CutAfterCommand()
+    b = bench(history=h)
+    h.fail_on = "bolus_start"
+    assert b.send(APP, BolusCommand(2.0, command_id=77)) is None  # halted: no answer
+    b.restart()
+    recovery = b.kinds("recovery")[-1]
+    assert recovery["not_executed_command_seq"] is not None and recovery["command_id"] == 77
+    assert recovery["undelivered_u"] == 2.0
+    assert AlarmCode.COMMAND_NOT_EXECUTED in {a.code for a in b.pump.alarms}
+    status = b.send(APP, ReadStatusCommand())
+    assert isinstance(status, StatusReport) and status.last_command_id is None
+    again = b.send(APP, BolusCommand(2.0, command_id=77))
+    assert isinstance(again, Nak) and again.replayed
+    assert again.reason is NakReason.NOT_EXECUTED
+    b.run_min(10)
+    assert motor_u(b, what="bolus") == 0.0
+    b.restart()  # reported once, not again
+    assert len([r for r in b.kinds("recovery") if r.get("not_executed_command_seq")]) == 1
+
+
+def test_a_halted_pump_does_not_report_a_command_whose_effect_failed() -> None:
+    """The effect's append fails: the command is not the sender's last accepted one."""
+    h = _CutAfterCommand()
+    b = bench(history=h)
+    assert isinstance(b.send(APP, BolusCommand(1.0, command_id=1)), Ack)
+    h.fail_on = "bolus_start"
+    b.run_min(5)
+    b.send(APP, BolusCommand(2.0, command_id=2))
+    assert b.pump.phase is PumpPhase.HALTED
+    status = b.pump.status(APP)
+    assert status.last_command_id == 1 and status.suspended
+
+
+def test_restart_keeps_the_low_delivery_alarm_level_without_recording_it_again() -> None:
+    """Suspended 12 h (levels 1, 2, 3 recorded), restarted: level 3 stays, no new records."""
+    b = bench()
+    ui.suspend(b.pump)
+    b.run_min(3 * 240 + 5)
+    b.restart()
+    b.run_min(1)
+    levels = [r["level"] for r in b.kinds("alarm") if r["code"] == "no_insulin"]
+    assert levels == [1, 2, 3]
+    assert next(a for a in b.pump.alarms if a.code is AlarmCode.NO_INSULIN).level == 3
+    b.run_min(240)
+    assert [r["level"] for r in b.kinds("alarm") if r["code"] == "no_insulin"] == [1, 2, 3, 4]
+
+
+def test_an_unverified_secure_pump_answers_status_only_to_paired_readers() -> None:
+    """Unpaired senders get NOT_AUTHORIZED and no status; a paired controller gets a status
+    that says the state is unknown (NaN amounts, delivery stopped)."""
+    h = MemoryHistory()
+    h.append("alarm", {"code": "nonsense"}, device_time_ms=0, clock_ms=0)
+    settings = PumpSettings(pairings=((APP, "controller"),))
+    pump, link, _, replies = _fresh_pump(h, "secure", settings=settings)
+    link.send(ATTACKER, pump.address, ReadStatusCommand())
+    link.send(APP, pump.address, ReadStatusCommand())
+    pump._clock.run_until(pump._clock.now_ms)  # type: ignore[attr-defined]
+    refused, status = replies
+    assert isinstance(refused, Nak) and refused.reason is NakReason.NOT_AUTHORIZED
+    assert isinstance(status, StatusReport) and not status.state_known and status.suspended
+    assert math.isnan(status.reservoir_u) and math.isnan(status.iob_u)
+
+
+def test_an_unverified_legacy_pump_hears_nothing_while_its_radio_sleeps() -> None:
+    """Without a wake-up, a status request to an unverified legacy pump gets no answer."""
+    h = MemoryHistory()
+    h.append("alarm", {"code": "nonsense"}, device_time_ms=0, clock_ms=0)
+    pump, link, _, replies = _fresh_pump(h, "legacy")
+    link.send(ATTACKER, pump.address, ReadStatusCommand())
+    pump._clock.run_until(pump._clock.now_ms)  # type: ignore[attr-defined]
+    assert replies == []
+    link.send(ATTACKER, pump.address, WakeupCommand(10))
+    link.send(ATTACKER, pump.address, ReadStatusCommand())
+    pump._clock.run_until(pump._clock.now_ms)  # type: ignore[attr-defined]
+    assert isinstance(replies[-1], StatusReport) and not replies[-1].state_known

@@ -239,3 +239,101 @@ def test_gate_origin_flags_name_radio_and_automated_sources() -> None:
     """Radio, remote and app are 'from the air'; only the app is automated delivery."""
     assert {o for o in Origin if o.from_air} == {Origin.RADIO, Origin.REMOTE, Origin.APP}
     assert {o for o in Origin if o.automated} == {Origin.APP}
+
+
+# ---------------------------------------------------------------------- review regressions
+
+
+def test_a_near_zero_radio_temp_counts_as_withholding() -> None:
+    """0.025 U/h against a 1 U/h schedule for 24 h is refused like a zero temp."""
+    b = bench()
+    reply = b.send(APP, TempBasalCommand(rate_u_per_h=0.025, duration_min=1440, command_id=1))
+    assert isinstance(reply, Nak) and reply.reason is NakReason.WITHHOLD_LIMIT
+    assert isinstance(b.send(APP, TempBasalCommand(rate_u_per_h=0.025, duration_min=120,
+                                                   command_id=2)), Ack)
+    assert b.kinds("temp_basal_start")[-1]["withholds"] is True
+
+
+def test_a_radio_temp_at_a_quarter_of_the_schedule_is_not_withholding() -> None:
+    """0.25 U/h against 1 U/h (exactly 1/4) may run a whole day from the air."""
+    b = bench()
+    reply = b.send(APP, TempBasalCommand(rate_u_per_h=0.25, duration_min=1440, command_id=1))
+    assert isinstance(reply, Ack)
+    assert b.kinds("temp_basal_start")[-1]["withholds"] is False
+
+
+def test_a_radio_temp_is_judged_against_every_rate_it_runs_over() -> None:
+    """0.3 U/h is 60 % of a 0.5 U/h night but 20 % of the 1.5 U/h day it runs into."""
+    b = bench(settings=PumpSettings(pattern_standard=((0, 0.5), (360, 1.5))))
+    b.run_min(300)  # 05:00: the temp would run into the 06:00 segment
+    assert isinstance(b.send(APP, TempBasalCommand(rate_u_per_h=0.3, duration_min=120,
+                                                   command_id=1)), Ack)
+    assert b.kinds("temp_basal_start")[-1]["withholds"] is True
+
+
+def test_radio_zero_temps_a_few_minutes_apart_are_one_episode() -> None:
+    """A second 2-h zero temp 5 min after the first ended continues the same episode."""
+    b = bench()
+    b.run_min(60)
+    assert isinstance(b.send(APP, TempBasalCommand(rate_u_per_h=0.0, duration_min=120,
+                                                   command_id=1)), Ack)
+    b.run_min(125)
+    reply = b.send(APP, TempBasalCommand(rate_u_per_h=0.0, duration_min=120, command_id=2))
+    assert isinstance(reply, Nak) and reply.reason is NakReason.WITHHOLD_LIMIT
+    b.run_min(30)  # more than the 30-min merge gap since the first ended
+    assert isinstance(b.send(APP, TempBasalCommand(rate_u_per_h=0.0, duration_min=120,
+                                                   command_id=3)), Ack)
+
+
+def test_suspending_again_right_after_the_automatic_resume_is_refused() -> None:
+    """A radio suspend resumed at its 2-h limit cannot be renewed within the merge gap."""
+    b = bench()
+    assert isinstance(b.send(APP, SuspendCommand(command_id=1)), Ack)
+    b.run_min(121)
+    assert not b.pump.status().suspended
+    reply = b.send(APP, SuspendCommand(command_id=2))
+    assert isinstance(reply, Nak) and reply.reason is NakReason.WITHHOLD_LIMIT
+    b.run_min(25)
+    reply = b.send(APP, SuspendCommand(command_id=3))
+    assert isinstance(reply, Nak) and reply.reason is NakReason.WITHHOLD_LIMIT
+
+
+def test_low_delivery_alarm_sounds_when_insulin_is_only_a_trickle() -> None:
+    """A 0.1 U/h temp on the keys (10 % of 1 U/h): strokes still come, the alarm still does."""
+    b = bench()
+    b.run_min(60)
+    assert ui.set_temp_basal(b.pump, rate_u_per_h=0.1, duration_min=600).done
+    b.run_min(150)  # the 4-h window still holds an hour of full basal: not low yet
+    assert AlarmCode.NO_INSULIN not in {a.code for a in b.pump.alarms}
+    assert len(b.motor.strokes) > 40  # strokes keep coming: this is not a zero-stroke gap
+    b.run_min(90)  # the window holds under 1/4 of the 4 U scheduled
+    alarm = next(a for a in b.pump.alarms if a.code is AlarmCode.NO_INSULIN)
+    assert alarm.level == 1 and "% of the" in alarm.detail
+
+
+def test_a_battery_dying_mid_bolus_pushes_no_further_stroke() -> None:
+    """When a stroke's drain empties the cell, that stroke does not go out; the bolus
+    record says exactly what the motor delivered."""
+    b = bench()
+    b.run_min(1)
+    b.pump._battery_pct = 0.0006  # test-only: a cell with about one stroke left
+    assert ui.manual_bolus(b.pump, 1.0).done
+    b.run_min(5)
+    assert AlarmCode.BATTERY_OUT in {a.code for a in b.pump.alarms}
+    end = b.kinds("bolus_end")[-1]
+    assert end["reason"] == "battery_out"
+    assert end["delivered_u"] == pytest.approx(motor_u(b, what="bolus"))
+
+
+def test_a_key_suspend_takes_over_a_radio_suspend() -> None:
+    """Suspending on the keys while a controller suspend runs cancels its automatic resume."""
+    b = bench()
+    assert isinstance(b.send(APP, SuspendCommand(command_id=1)), Ack)
+    b.run_min(30)
+    assert ui.suspend(b.pump).done
+    b.run_min(180)
+    assert b.pump.status().suspended and motor_u(b) == 0.0
+    assert b.kinds("suspend")[-1]["source"] == "buttons"
+    b.restart()
+    b.run_min(120)
+    assert b.pump.status().suspended

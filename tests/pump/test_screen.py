@@ -4,10 +4,16 @@ meter's BG, easy bolus, annunciations, and the CGM/meter acknowledgements the sc
 from __future__ import annotations
 
 import pytest
-from pumpkit import CGM, METER, bench, motor_u
+from pumpkit import CGM, CLINIC, METER, bench, motor_u
 
 from pumplab.devices.pump import AlarmCode, AnnunciationReason, Key, PumpSettings, ScreenKind, ui
-from pumplab.link.messages import Ack, MeterReading, SensorBackfill, SensorReading
+from pumplab.link.messages import (
+    Ack,
+    ChangeSettingCommand,
+    MeterReading,
+    SensorBackfill,
+    SensorReading,
+)
 
 
 def test_alarm_screen_must_be_cleared_with_esc_then_act() -> None:
@@ -135,3 +141,35 @@ def test_basal_pattern_is_programmed_segment_by_segment_on_the_keys() -> None:
     b = bench()
     assert ui.set_basal_pattern(b.pump, "B", [(0, 0.4), (240, 0.925), (1380, 0.6)]).done
     assert b.pump.settings.pattern_b == ((0, 0.4), (240, 0.925), (1380, 0.6))
+
+
+def test_wizard_estimate_above_max_bolus_is_shown_in_full_and_refused() -> None:
+    """12 U estimated with max bolus 5 U: offered as 12 U, refused on ACT, never shrunk."""
+    b = bench(settings=PumpSettings(max_bolus_u=5.0))
+    result = ui.wizard_bolus(b.pump, 120, 100)
+    assert not result.done and "max_bolus" in result.message and "12.000" in result.message
+    assert b.kinds("delivery_refused")[-1]["request"] == {"kind": "normal", "requested_u": 12.0}
+    b.run_min(10)
+    assert motor_u(b, what="bolus") == 0.0
+
+
+def test_wizard_estimate_above_max_bolus_can_be_lowered_explicitly() -> None:
+    """The person who asks for 4 U (below max bolus) on the wizard's screen gets 4 U."""
+    b = bench(settings=PumpSettings(max_bolus_u=5.0))
+    result = ui.wizard_bolus(b.pump, 120, 100, amount_u=4.0)
+    assert result.done and result.amount_u == 4.0
+    b.run_min(10)
+    assert motor_u(b, what="bolus") == pytest.approx(4.0)
+
+
+def test_a_confirmed_proposal_that_no_longer_validates_is_recorded() -> None:
+    """Accepted on the keys but invalid by then: not applied, and a record says why."""
+    b = bench()
+    assert isinstance(b.send(CLINIC, ChangeSettingCommand(setting="pattern_standard",
+                                                          value=[[0, 1.8]])), Ack)
+    assert ui.set_max_basal(b.pump, 1.5).done  # now a 1.8 U/h pattern is above max basal
+    result = ui.answer_pending_change(b.pump, True)
+    assert "not applied" in result.message
+    rejected = b.kinds("change_rejected")[-1]
+    assert rejected["reason"] == "invalid" and "pattern_standard" in str(rejected["detail"])
+    assert b.pump.settings.pattern_standard == ((0, 1.0),)

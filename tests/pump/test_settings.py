@@ -75,3 +75,17 @@ def test_with_setting_accepts_dotted_aliases() -> None:
     """The dotted names of ChangeSettingCommand map to the settings fields."""
     s = with_setting(PumpSettings(), "remote.ids", ["123456"])
     assert s.remote_ids == ("123456",)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("max_bolus_u", 10**400), ("no_delivery_alarm_min", 10**400), ("model", []),
+     ("model", ["723"]), ("pairings", [["app:x", ["controller"]]]),
+     ("pattern_standard", [[0, 10**400]])])
+def test_absurd_setting_values_are_settings_errors_naming_the_field(field: str,
+                                                                    value: object) -> None:
+    """Huge ints and lists where a name belongs raise SettingsError, not Overflow/TypeError."""
+    with pytest.raises(SettingsError) as err:
+        PumpSettings(**{field: value})  # type: ignore[arg-type]
+    assert err.value.field is not None and err.value.field.startswith(field)
+    assert err.value.allowed

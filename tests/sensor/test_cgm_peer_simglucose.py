@@ -12,9 +12,11 @@ pytestmark = pytest.mark.peer
 
 def _simglucose_noise_at_15_min(n_series: int, length: int) -> np.ndarray:
     """simglucose's 15-minute noise knots (before its cubic interpolation)."""
-    pd = pytest.importorskip("pandas")
-    noise_gen = pytest.importorskip("simglucose.sensor.noise_gen")
+    # Peers are test extras: imported plainly, so a missing one fails rather than skips.
     from importlib import resources
+
+    import pandas as pd
+    from simglucose.sensor import noise_gen
 
     csv = resources.files("simglucose").joinpath("params", "sensor_params.csv")
     with resources.as_file(csv) as path:

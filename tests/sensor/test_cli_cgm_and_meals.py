@@ -95,7 +95,7 @@ def test_meals_replace_the_carbs_of_the_inputs_file(
 ) -> None:
     """--meals standard-day gives exactly the trace of its meals fed as inputs."""
     out = tmp_path / "t.csv"
-    path = inputs(tmp_path, "0,50,0\n1439,0,0\n")  # these 50 g are replaced
+    path = inputs(tmp_path, "0,,0\n1439,0,0\n")  # carbs_g empty or zero with --meals
     assert sim(["--patient", "adult#004", "--inputs", str(path), "--meals", "standard-day",
                 "--out", str(out)], capsys)[0] == 0
     meals = realize_meals(builtin_meal_plan("standard-day"), n_patients=1, n_minutes=1440)
@@ -103,7 +103,20 @@ def test_meals_replace_the_carbs_of_the_inputs_file(
                         np.zeros(1440)).bg_mg_dl
     assert expected is not None
     got = [float(r["bg_mg_dl"]) for r in rows(out)]
-    np.testing.assert_allclose(got, np.maximum(expected[0], 0.0), atol=5e-5)
+    np.testing.assert_allclose(got, expected[0], atol=5e-5)
+
+
+def test_meals_with_carbs_in_the_inputs_file_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--meals would silently drop the file's carbs: a non-zero carbs_g is refused with its row."""
+    path = inputs(tmp_path, "0,0,0\n30,50,0\n1439,0,0\n")
+    out = tmp_path / "t.csv"
+    code, _, err = sim(["--patient", "adult#004", "--inputs", str(path), "--meals",
+                        "standard-day", "--out", str(out)], capsys)
+    assert code == 1 and err.count("\n") == 1
+    assert f"{path}, row 2, field 'carbs_g': --meals replaces the carbs of --inputs" in err
+    assert "must be empty or zero" in err and not out.exists()
 
 
 def test_random_meals_differ_between_patients(
@@ -125,7 +138,7 @@ def test_random_meals_differ_between_patients(
     ("extra", "needle"),
     [
         (["--cgm"], "--cgm"),  # no --out
-        (["--cgm", "--cgm-model", "nosuch", "--out", "t.csv"], "nosuch"),
+        (["--cgm", "--cgm-model", "nosuch", "--out", "t.csv"], "--cgm-model: unknown CGM model"),
         (["--meals", "nosuch"], "nosuch"),
         (["--cgm", "--sensor-age", "-5", "--out", "t.csv"], "--sensor-age"),
     ],
@@ -140,3 +153,67 @@ def test_bad_cgm_or_meal_options_are_one_line_errors(
     assert code == 1
     assert err.count("\n") == 1 and needle in err and "Traceback" not in err
     assert not (tmp_path / "t.csv").exists()
+
+
+def _column(path: Path, patient: str, column: str) -> list[str]:
+    return [r[column] for r in rows(path) if r["patient"] == patient]
+
+
+def test_a_patient_gets_the_same_cgm_and_meals_alone_or_in_the_cohort(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """adult#001's CGM readings and random meals are keyed by its name, not its row."""
+    path = inputs(tmp_path, "0,,0\n719,0,0\n")
+    traces = {}
+    for who in ("adult#001", "all"):
+        out = tmp_path / f"{who.replace('#', '')}.csv"
+        code, _, err = sim(["--patient", who, "--inputs", str(path), "--cgm", "--meals",
+                            "random", "--seed", "9", "--out", str(out)], capsys)
+        assert code == 0, err
+        traces[who] = out
+    for column in ("bg_mg_dl", "cgm_mg_dl"):  # bg carries the meals, cgm the sensor streams
+        alone = _column(traces["adult#001"], "adult#001", column)
+        assert alone == _column(traces["all"], "adult#001", column)
+    assert _column(traces["all"], "adult#001", "cgm_mg_dl") != _column(
+        traces["all"], "adult#002", "cgm_mg_dl"
+    )
+
+
+def test_cli_cgm_and_meals_equal_the_documented_library_calls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--seed S gives what MealRandomness/CgmRandomness.from_seed(S, names=...) give (docs)."""
+    from pumplab.physiology.meals import MealRandomness, RandomMealPlan
+    from pumplab.physiology.sensor import ENLITE, CgmRandomness, simulate_cgm
+
+    names = ["child#003", "adult#007"]
+    out = tmp_path / "t.csv"
+    path = inputs(tmp_path, "0,,0\n599,0,0\n")
+    for name in names:
+        code, _, err = sim(["--patient", name, "--inputs", str(path), "--cgm", "--meals",
+                            "random", "--seed", "4", "--out", str(out)], capsys)
+        assert code == 0, err
+        meals = realize_meals(RandomMealPlan(), n_patients=1, n_minutes=600,
+                              randomness=MealRandomness.from_seed(4, names=[name]))
+        result = simulate(load_cohort().select([name]), meals.eaten_g, np.zeros(600),
+                          trace_gsub=True)
+        assert result.bg_mg_dl is not None and result.gsub_mg_dl is not None
+        got_bg = [float(v) for v in _column(out, name, "bg_mg_dl")]
+        np.testing.assert_allclose(got_bg, result.bg_mg_dl[0], atol=5e-5)
+        cgm = simulate_cgm(result.gsub_mg_dl, spec=ENLITE, sensor_age_min=1440,
+                           randomness=CgmRandomness.from_seed(4, names=[name]))
+        assert _column(out, name, "cgm_mg_dl") == cgm.column(0, 601)
+
+
+def test_population_chunks_give_the_same_cgm_and_meals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A population simulated one patient per chunk writes the same trace as in one chunk."""
+    path = inputs(tmp_path, "0,,0\n359,0,0\n")
+    args = ["--population", "4", "--inputs", str(path), "--cgm", "--meals", "random",
+            "--seed", "2"]
+    whole, chunked = tmp_path / "whole.csv", tmp_path / "chunked.csv"
+    assert sim([*args, "--out", str(whole)], capsys)[0] == 0
+    monkeypatch.setattr("pumplab.cli.patient._VALUES_PER_CHUNK", 1)
+    assert sim([*args, "--out", str(chunked)], capsys)[0] == 0
+    assert whole.read_text() == chunked.read_text()

@@ -107,3 +107,37 @@ def test_a_real_pump_day_exports_to_nightscout_and_tidepool() -> None:
     assert delivered == pytest.approx(motor_bolus, abs=1e-6)
     assert any(t["eventType"] == "Meal Bolus" for t in treatments)
     assert any(d["type"] == "basal" and d["deliveryType"] == "suspend" for d in tidepool)
+
+
+def test_an_overdose_day_is_scored_to_the_end() -> None:
+    """A forged night-time overdose on a legacy pump: BG falls to the floor, the day is still
+    scored (severe hypo recorded, model flagged outside its validated range)."""
+    from pumplab.clock import MS_PER_HOUR
+    from pumplab.link.messages import BolusCommand, ChangeSettingCommand, WakeupCommand
+    from pumplab.people.person import PersonProfile
+    from pumplab.sim.outcome import run_open_loop
+
+    def forge(world) -> None:  # type: ignore[no-untyped-def]
+        rig = world.rigs[0]
+
+        def send(*messages) -> None:  # type: ignore[no-untyped-def]
+            for message in messages:
+                rig.link.send("carelink:x", rig.pump.address, message)
+
+        # The legacy pump takes its max bolus from the air, then the boluses.
+        world.clock.schedule_at(MS_PER_HOUR, lambda: send(
+            WakeupCommand(duration_min=60), ChangeSettingCommand("max_bolus_u", 25.0)))
+        for k in range(3):
+            world.clock.schedule_at(MS_PER_HOUR + (k + 1) * 20 * 60_000,
+                                    lambda: send(WakeupCommand(), BolusCommand(25.0)))
+
+    asleep_and_unaware = PersonProfile(notice_bolus_asleep_p=0.0, night_wake_p=0.0,
+                                       alarm_wakes_p=0.0)
+    config = OpenLoopConfig(patients=("child#001",), mode="legacy", durable_history=False,
+                            minutes=12 * 60, person=asleep_and_unaware)
+    outcome = run_open_loop(config, prepare=forge)
+    patient = outcome.patients[0]
+    assert patient.first_minute_below_40 is not None and patient.outside_validated_range
+    assert patient.bg["tbr_54_pct"] > 0 and patient.bg["hypo_events"] >= 1
+    assert patient.min_bg_mg_dl >= 0.0
+    assert patient.insulin_u["bolus_radio"] == pytest.approx(75.0)

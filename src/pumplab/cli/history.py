@@ -11,20 +11,22 @@
 
 Every command opens the file read-only (SQLite ``mode=ro``): a missing path
 is an error, never a new empty history, and a pump may keep appending while
-they read.  Output files are written to a temporary name and renamed.
+they read.  ``--out`` is checked before anything is read (a directory or a
+missing parent directory is refused, naming the path as given) and written to
+a temporary name that is renamed on success.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
+
+from pumplab.cli._outpath import check_output_path, write_atomically
 
 if TYPE_CHECKING:
     from pumplab.devices.history import HistoryRecord, VerifyReport
@@ -219,8 +221,11 @@ def _export(args: argparse.Namespace) -> int:
     from pumplab.devices.history import SqliteHistory, verify_file
     from pumplab.errors import HistoryCorruptError, InputError
 
-    if args.out is not None and _same_file(args.out, args.path):
-        raise InputError("refusing to overwrite the history itself", source=args.out)
+    if args.out is not None:
+        if _same_file(args.out, args.path):
+            raise InputError("refusing to overwrite the history itself", source=args.out)
+        # Before any work: a directory or a missing parent is named as the user wrote it.
+        check_output_path(args.out, option="--out")
     report = verify_file(args.path)
     if not report.ok:
         raise HistoryCorruptError(
@@ -238,7 +243,10 @@ def _export(args: argparse.Namespace) -> int:
     if args.out is None:
         sys.stdout.write(text)
     else:
-        _write_atomically(Path(args.out), text)
+        def produce(stream: IO[str]) -> None:
+            stream.write(text)
+
+        write_atomically(args.out, produce, option="--out")
     return 0
 
 
@@ -247,18 +255,3 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return Path(a).resolve() == Path(b).resolve()
-
-
-def _write_atomically(target: Path, text: str) -> None:
-    """Write to a temporary file beside ``target`` and rename it into place."""
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise

@@ -16,7 +16,7 @@ import math
 import sys
 from typing import Any
 
-__all__ = ["register"]
+__all__ = ["format_table", "register"]
 
 _PATIENTS_PER_BLOCK = 6
 

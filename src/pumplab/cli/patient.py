@@ -2,37 +2,45 @@
 
 ::
 
-    pumplab patient simulate (--patient NAME|all | --population N [--seed S])
+    pumplab patient simulate (--patient NAME|all | --population N) [--seed S]
                              --inputs INPUTS.csv [--minutes M] [--out TRACE.csv] [--json]
-
-Options of the sensor-and-meals issue: ``--cgm`` adds a seeded
-``cgm_mg_dl`` column to the trace (the CGM error model of
-:mod:`pumplab.physiology.sensor` applied to interstitial glucose: a reading at
-the 5-minute sample minutes, ``LOW``/``HIGH`` beyond 40–400 mg/dL, empty
-elsewhere and during warm-up or dropouts; ``--cgm-model`` picks the sensor,
-``--sensor-age`` how long it has been worn at minute 0, default one day);
-``--meals SCENARIO`` (a built-in name or a TOML file, docs/meals.md) supplies
-the carbohydrate instead of the inputs file's ``carbs_g`` column (random plans
-differ per patient).  ``--seed`` seeds the population, the CGM and the meals,
-each through its own stream.
+                             [--cgm [--cgm-model NAME] [--sensor-age MIN]] [--meals SCENARIO]
 
 ``INPUTS.csv`` has the columns ``minute,carbs_g,insulin_u``: what enters the
 body during that minute (carbohydrate announced, eaten at 5 g/min; insulin
 delivered over the minute).  Minutes are integers from 0, strictly increasing;
-missing minutes mean zero.  The run lasts ``last minute + 1`` minutes, or
-``--minutes M`` (at least that).  The same inputs are applied to every patient.
+missing minutes mean zero; numbers are ASCII decimals (:mod:`pumplab._asciinum`)
+within the simulator's per-minute limits (at most 500 g and 100 U).  The run
+lasts ``last minute + 1`` minutes, or ``--minutes M`` (at least that).  The
+same inputs are applied to every patient.
 
-``--out TRACE.csv`` writes ``patient,minute,bg_mg_dl`` (plasma glucose Gp/Vg;
-row ``minute = m`` is the state after minutes 0..m-1, row 0 the initial
-state), via a temporary file renamed on success, so a failed run leaves no
-file.  Without ``--out`` no trace is kept at all: a population of 10,000 costs
-O(N) memory.  The summary (mean/min/max BG, first minute below 40 mg/dL,
-whether the model left its validated range) is printed as a table or, with
-``--json``, as JSON.
+``--out TRACE.csv`` writes ``patient,minute,bg_mg_dl`` (plasma glucose Gp/Vg,
+never negative; row ``minute = m`` is the state after minutes 0..m-1, row 0
+the initial state), via a temporary file renamed on success, so a failed run
+leaves no file and an existing one untouched.  The path is checked before
+anything is simulated.  Without ``--out`` no trace is kept at all.  The
+summary (mean/min/max BG, first minute below 40 mg/dL, whether the model left
+its validated range) is printed as a table or, with ``--json``, as JSON.
 
-The module is shaped for options that transform inputs or outputs (the
-sensor and meal options of a later issue): :func:`read_inputs` parses the
-file, :func:`build_input_arrays` turns it into per-minute arrays,
+Sensor and meals: ``--cgm`` adds a seeded ``cgm_mg_dl`` column to the trace
+(the CGM error model of :mod:`pumplab.physiology.sensor` applied to
+interstitial glucose: a reading at the 5-minute sample minutes, ``LOW``/``HIGH``
+beyond 40-400 mg/dL, empty elsewhere and during warm-up or dropouts;
+``--cgm-model`` picks the sensor, ``--sensor-age`` how long it has been worn at
+minute 0, default one day); ``--meals SCENARIO`` (a built-in name or a TOML
+file, docs/meals.md) supplies the carbohydrate instead of the inputs file's
+``carbs_g`` column, which must then be empty or zero (random plans differ per
+patient).  ``--seed`` seeds the population, the CGM and the meals, each
+through its own named stream; each patient's CGM and meal streams are keyed by
+its name, so a subject gets the same readings and meals alone or in a cohort.
+
+Memory is bounded whatever N and M: patients are generated and simulated in
+chunks whose per-patient arrays (meal carbs, traces) hold at most
+:data:`_VALUES_PER_CHUNK` values, and each chunk's trace is streamed to the
+file and dropped.
+
+The module is split so options transform inputs or outputs: :func:`read_inputs`
+parses the file, :func:`build_input_arrays` turns it into per-minute arrays,
 :func:`simulate_cohort` runs the cohort in patient chunks and hands each
 chunk's trace to a :class:`TraceSink`, and :class:`TraceCsvWriter` writes the
 rows.  Heavy imports (numpy, the simulator) happen inside the handler.
@@ -44,14 +52,14 @@ import argparse
 import csv
 import json
 import math
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
+from pumplab._asciinum import parse_decimal, parse_integer
+from pumplab.cli._outpath import check_output_path, write_atomically
 from pumplab.errors import InputError
 
 if TYPE_CHECKING:
@@ -59,6 +67,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from pumplab.physiology import Cohort, RunSummary
+    from pumplab.physiology.population import PopulationSampler
 
     FloatArray = npt.NDArray[np.float64]
 
@@ -67,11 +76,14 @@ __all__ = [
     "INPUT_COLUMNS",
     "MAX_MINUTES",
     "MAX_POPULATION",
+    "MAX_SENSOR_AGE_MIN",
+    "TRACE_COLUMNS",
     "CgmOption",
     "MinuteInputs",
     "TraceCsvWriter",
     "TraceSink",
     "build_input_arrays",
+    "parse_inputs",
     "read_inputs",
     "register",
     "simulate_cohort",
@@ -84,10 +96,13 @@ CGM_COLUMN = "cgm_mg_dl"
 MAX_MINUTES = 366 * 1440
 #: Largest --population the command accepts.
 MAX_POPULATION = 1_000_000
-#: Trace values held in memory at once when writing --out (patients per chunk x minutes).
-_TRACE_VALUES_PER_CHUNK = 4_000_000
-#: Patients simulated per call when no trace is written (bounds per-chunk arrays).
-_PATIENTS_PER_CHUNK = 20_000
+#: Largest --sensor-age: a year of minutes (no CGM sensor is worn longer).
+MAX_SENSOR_AGE_MIN = 365 * 1440
+#: Per-patient values (patients per chunk x minutes) held at once in any
+#: per-patient array of a chunk: meal carbs, glucose traces (4 M values = 32 MB each).
+_VALUES_PER_CHUNK = 4_000_000
+#: Most patients per chunk (bounds the O(chunk) arrays and population generation).
+_PATIENTS_PER_CHUNK = 10_000
 
 
 def register(subparsers: Any) -> None:
@@ -121,7 +136,7 @@ def register(subparsers: Any) -> None:
     )
     sim.add_argument(
         "--seed", type=int, default=None, metavar="S",
-        help="seed of the population, the CGM noise and random meals (default 0)",
+        help="seed of the population, the CGM and the meals (default 0)",
     )
     sim.add_argument(
         "--cgm", action="store_true",
@@ -129,12 +144,13 @@ def register(subparsers: Any) -> None:
     )
     sim.add_argument("--cgm-model", default="enlite", metavar="NAME",
                      help="CGM error model for --cgm (default enlite)")
-    sim.add_argument("--sensor-age", type=int, default=1440, metavar="MIN",
+    sim.add_argument("--sensor-age", default="1440", metavar="MIN",
                      help="minutes the CGM sensor has been worn at minute 0 "
-                          "(default 1440; 0 = fresh sensor, in warm-up)")
+                          f"(0..{MAX_SENSOR_AGE_MIN}; default 1440; 0 = fresh sensor, in warm-up)")
     sim.add_argument(
         "--meals", default=None, metavar="SCENARIO",
-        help="built-in meal scenario or TOML file: replaces the carbs_g of --inputs",
+        help="built-in meal scenario or TOML file: replaces the carbs of --inputs "
+        "(its carbs_g column must then be empty or zero)",
     )
     sim.add_argument("--inputs", type=Path, required=True, metavar="INPUTS.csv")
     sim.add_argument(
@@ -181,27 +197,32 @@ class MinuteInputs:
         return self.minutes[-1] + 1 if self.minutes else 0
 
 
-def read_inputs(path: Path) -> MinuteInputs:
-    """Parse and check an inputs CSV; any problem raises :class:`InputError` (file, row, field)."""
+def read_inputs(path: Path, *, carbs_from_file: bool = True) -> MinuteInputs:
+    """Parse and check an inputs CSV; any problem raises :class:`InputError` (file, row, field).
+
+    ``carbs_from_file=False`` (``--meals``): the ``carbs_g`` column must be
+    empty or zero, since the meal scenario supplies the carbohydrate.
+    """
     source = str(path)
     # utf-8-sig: a byte-order mark (spreadsheet exports) is not part of the header.
     with path.open(newline="", encoding="utf-8-sig") as f:
         try:
-            return parse_inputs(f, source)
+            return parse_inputs(f, source, carbs_from_file=carbs_from_file)
         except UnicodeDecodeError as exc:
             raise InputError(f"not UTF-8 text ({exc.reason})", source=source) from exc
 
 
-def parse_inputs(stream: IO[str], source: str) -> MinuteInputs:
+def parse_inputs(stream: IO[str], source: str, *, carbs_from_file: bool = True) -> MinuteInputs:
     """:func:`read_inputs` on an open text stream (rows are 1-based, header excluded)."""
-    reader = csv.reader(stream)
+    # strict: an unclosed quote is an error, not a field that swallows the rest of the file.
+    reader = csv.reader(stream, strict=True)
     try:
         header = next(reader)
     except StopIteration:
         raise InputError("empty file (expected a header: minute,carbs_g,insulin_u)",
                          source=source) from None  # fmt: skip
     except csv.Error as exc:
-        raise InputError(f"not a CSV file: {exc}", source=source) from exc
+        raise InputError(f"malformed CSV header: {_csv_reason(exc)}", source=source) from exc
     names = [h.strip() for h in header]
     for column in INPUT_COLUMNS:
         if column not in names:
@@ -240,36 +261,57 @@ def parse_inputs(stream: IO[str], source: str) -> MinuteInputs:
                     allowed="strictly increasing integers",
                 )
             minutes.append(minute)
-            carbs.append(_parse_amount(fields[index["carbs_g"]], source, row, "carbs_g"))
+            carbs_text = fields[index["carbs_g"]]
+            if carbs_from_file:
+                carbs.append(_parse_amount(carbs_text, source, row, "carbs_g"))
+            else:
+                _check_no_carbs(carbs_text, source, row)
+                carbs.append(0.0)
             insulin.append(_parse_amount(fields[index["insulin_u"]], source, row, "insulin_u"))
     except csv.Error as exc:
-        raise InputError(f"malformed CSV: {exc}", source=source, row=row + 1) from exc
+        raise InputError(
+            f"malformed CSV: {_csv_reason(exc)}", source=source, row=row + 1
+        ) from exc
     return MinuteInputs(source, tuple(minutes), tuple(carbs), tuple(insulin))
 
 
+def _csv_reason(exc: csv.Error) -> str:
+    """The csv module's complaint in the user's terms."""
+    text = str(exc)
+    if "unexpected end of data" in text:
+        return "a quoted field is never closed (unclosed quote)"
+    return text
+
+
 def _parse_minute(text: str, source: str, row: int) -> int:
-    allowed = f"integer 0..{MAX_MINUTES - 1}"
-    try:
-        value = int(text.strip())
-    except ValueError:
+    allowed = f"an integer 0..{MAX_MINUTES - 1} (ASCII digits)"
+    value = parse_integer(text.strip())
+    if value is None:
         raise InputError(
             f"not an integer: {text!r}", source=source, row=row, field="minute", allowed=allowed
-        ) from None
+        )
     if not 0 <= value < MAX_MINUTES:
         raise InputError(
-            f"out of range: {value}", source=source, row=row, field="minute", allowed=allowed
-        )
+            f"out of range: {text.strip()}", source=source, row=row, field="minute",
+            allowed=allowed,
+        )  # fmt: skip
     return value
 
 
+def _amount_limits() -> dict[str, tuple[float, str]]:
+    from pumplab.physiology.simulator import MAX_CARBS_G_PER_MIN, MAX_INSULIN_U_PER_MIN
+
+    return {"carbs_g": (MAX_CARBS_G_PER_MIN, "g"), "insulin_u": (MAX_INSULIN_U_PER_MIN, "U")}
+
+
 def _parse_amount(text: str, source: str, row: int, field: str) -> float:
-    allowed = "a finite number >= 0"
-    try:
-        value = float(text.strip())
-    except ValueError:
+    upper, unit = _amount_limits()[field]
+    allowed = f"a number from 0 to {upper:g} {unit} (ASCII decimal)"
+    value = parse_decimal(text.strip())
+    if value is None:
         raise InputError(
             f"not a number: {text!r}", source=source, row=row, field=field, allowed=allowed
-        ) from None
+        )
     if not math.isfinite(value):
         raise InputError(
             f"not finite: {text.strip()}", source=source, row=row, field=field, allowed=allowed
@@ -278,7 +320,30 @@ def _parse_amount(text: str, source: str, row: int, field: str) -> float:
         raise InputError(
             f"negative: {text.strip()}", source=source, row=row, field=field, allowed=allowed
         )
+    if value > upper:
+        # Per minute, the simulator's physiological limit (docs/physiology.md, "Inputs").
+        raise InputError(
+            f"too large for one minute: {text.strip()}", source=source, row=row, field=field,
+            allowed=allowed,
+        )  # fmt: skip
     return value
+
+
+def _check_no_carbs(text: str, source: str, row: int) -> None:
+    stripped = text.strip()
+    if not stripped:
+        return
+    value = parse_decimal(stripped)
+    if value == 0.0:
+        return
+    raise InputError(
+        f"--meals replaces the carbs of --inputs: its carbs_g column must be empty or zero, "
+        f"got {stripped!r}",
+        source=source,
+        row=row,
+        field="carbs_g",
+        allowed="empty or 0 with --meals",
+    )
 
 
 def build_input_arrays(inputs: MinuteInputs, minutes: int) -> tuple[FloatArray, FloatArray]:
@@ -313,10 +378,9 @@ class TraceSink(Protocol):
 class TraceCsvWriter:
     """Writes ``patient,minute,bg_mg_dl[,cgm_mg_dl]`` rows to an open text stream.
 
-    Plasma glucose is written with 4 decimals.  At the model's zero gate the
-    integrator (like simglucose's) can leave Gp a few hundredths of a mg/dL
-    below zero; the exact solution of the gated equations never is, so such a
-    value is written as 0 (docs/physiology.md, "Overdose").
+    Plasma glucose is written with 4 decimals, as the simulator reports it
+    (never negative: docs/physiology.md, "Overdose").  Rows are formatted one
+    patient at a time, so the text in memory is one patient's.
     """
 
     def __init__(self, stream: IO[str], *, cgm: bool = False) -> None:
@@ -329,19 +393,21 @@ class TraceCsvWriter:
         self, names: Sequence[str], bg_mg_dl: FloatArray, cgm: Sequence[list[str]] | None = None
     ) -> None:
         """Write every patient's rows, minute 0..M."""
-        minutes = range(bg_mg_dl.shape[1])
+        if len(names) != bg_mg_dl.shape[0]:
+            raise ValueError(f"{len(names)} names for {bg_mg_dl.shape[0]} traces")
         if self._cgm and cgm is None:
             raise ValueError("this writer has a cgm_mg_dl column: pass the CGM columns")
-        for p, (name, row) in enumerate(zip(names, bg_mg_dl.tolist(), strict=True)):
+        minutes = range(bg_mg_dl.shape[1])
+        for p, name in enumerate(names):
+            row = bg_mg_dl[p].tolist()
             if self._cgm:
                 assert cgm is not None
                 texts = cgm[p]
                 self._stream.write("".join(
-                    f"{name},{m},{max(v, 0.0):.4f},{texts[m]}\n"
-                    for m, v in zip(minutes, row, strict=True)))
+                    f"{name},{m},{v:.4f},{texts[m]}\n" for m, v in zip(minutes, row, strict=True)))
             else:
                 self._stream.write("".join(
-                    f"{name},{m},{max(v, 0.0):.4f}\n" for m, v in zip(minutes, row, strict=True)))
+                    f"{name},{m},{v:.4f}\n" for m, v in zip(minutes, row, strict=True)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,12 +419,23 @@ class CgmOption:
     sensor_age_min: int
 
 
-#: Per-patient carbohydrate for a chunk of patients: ``(rows) -> (len(rows), M)``.
-CarbsForChunk = Callable[[slice], "FloatArray"]
+#: Per-patient carbohydrate for a chunk of patients: ``(rows, names) -> (len(rows), M)``.
+CarbsForChunk = Callable[[slice, Sequence[str]], "FloatArray"]
+
+
+def _chunk_size(n_minutes: int, *, per_patient_arrays: bool) -> int:
+    """Patients per chunk: at most :data:`_VALUES_PER_CHUNK` values in any per-patient array.
+
+    Without per-patient arrays (no trace, inputs shared by all) a chunk holds
+    only O(patients) state, and the cap is :data:`_PATIENTS_PER_CHUNK`.
+    """
+    if not per_patient_arrays:
+        return _PATIENTS_PER_CHUNK
+    return max(1, min(_PATIENTS_PER_CHUNK, _VALUES_PER_CHUNK // (n_minutes + 1)))
 
 
 def simulate_cohort(
-    cohort: Cohort,
+    cohort: Cohort | PopulationSampler,
     carbs_g: FloatArray | CarbsForChunk,
     insulin_u: FloatArray,
     sink: TraceSink | None,
@@ -368,31 +445,35 @@ def simulate_cohort(
 ) -> RunSummary:
     """Simulate ``cohort`` on per-minute inputs, in patient chunks.
 
-    ``carbs_g`` is shared ``(M,)`` or, for per-patient meal plans, a function
-    giving the ``(n, M)`` carbs of a chunk of patients.  Each chunk's trace goes
-    to ``sink`` (when given) and is then dropped, so memory stays bounded
-    however large the cohort.  With ``cgm``, the chunk's interstitial glucose
-    is read by the CGM error model (per-patient streams, so chunking changes
-    nothing).  Returns the summary of all patients (as one
-    :class:`~pumplab.physiology.RunSummary`).
+    ``cohort`` is a :class:`~pumplab.physiology.Cohort` or a
+    :class:`~pumplab.physiology.population.PopulationSampler` (then each chunk
+    of subjects is generated just before it is simulated).  ``carbs_g`` is
+    shared ``(M,)`` or, for per-patient meal plans, a function giving the
+    ``(n, M)`` carbs of a chunk of patients.  Each chunk's trace goes to
+    ``sink`` (when given) and is then dropped, so memory stays bounded however
+    large the cohort (:func:`_chunk_size`).  With ``cgm``, the chunk's
+    interstitial glucose is read by the CGM error model (per-patient streams
+    keyed by name, so chunking changes nothing).  Returns the summary of all
+    patients (as one :class:`~pumplab.physiology.RunSummary`).
     """
     import numpy as np
 
-    from pumplab.physiology import PatientBatch, RunSummary
+    from pumplab.physiology import Cohort, PatientBatch, RunSummary
 
     m = insulin_u.shape[0]
-    if sink is None:
-        chunk = _PATIENTS_PER_CHUNK
-    else:
-        chunk = max(1, min(_PATIENTS_PER_CHUNK, _TRACE_VALUES_PER_CHUNK // (m + 1)))
+    chunk = _chunk_size(m, per_patient_arrays=sink is not None or callable(carbs_g))
     parts: list[RunSummary] = []
     for start in range(0, len(cohort), chunk):
         rows = slice(start, min(start + chunk, len(cohort)))
-        part = cohort.take(np.arange(rows.start, rows.stop))
+        if isinstance(cohort, Cohort):
+            part = cohort.take(np.arange(rows.start, rows.stop))
+        else:
+            part = cohort.subjects(rows.start, rows.stop)
         batch = PatientBatch(part)
-        carbs = carbs_g(rows) if callable(carbs_g) else carbs_g
+        carbs = carbs_g(rows, part.names) if callable(carbs_g) else carbs_g
         want_gsub = cgm is not None and sink is not None
         bg, gsub = batch.run(carbs, insulin_u, trace_bg=sink is not None, trace_gsub=want_gsub)
+        del carbs
         if sink is not None and bg is not None:
             columns = None
             if cgm is not None and gsub is not None:
@@ -401,6 +482,7 @@ def simulate_cohort(
                 readings = simulate_cgm(gsub, spec=cgm.spec,
                                         randomness=cgm.randomness.select(rows),
                                         sensor_age_min=cgm.sensor_age_min)
+                del gsub
                 columns = [readings.column(i, m + 1) for i in range(len(part))]
             sink.write_chunk(part.names, bg, columns)
         parts.append(batch.summary())
@@ -417,10 +499,11 @@ def simulate_cohort(
     )
 
 
-def _select_cohort(args: argparse.Namespace) -> Cohort:
+def _select_cohort(args: argparse.Namespace, seed: int) -> Cohort | PopulationSampler:
     import numpy as np
 
-    from pumplab.physiology import generate_population, load_cohort
+    from pumplab.physiology import load_cohort
+    from pumplab.physiology.population import PopulationSampler
 
     if args.population is not None:
         if args.population > MAX_POPULATION:
@@ -428,10 +511,9 @@ def _select_cohort(args: argparse.Namespace) -> Cohort:
                 f"population of {args.population}", source="--population",
                 allowed=f"1..{MAX_POPULATION}",
             )  # fmt: skip
-        seed = 0 if args.seed is None else args.seed
-        if seed < 0:
-            raise InputError(f"negative seed {seed}", source="--seed", allowed="integer >= 0")
-        return generate_population(args.population, np.random.default_rng(seed))
+        # Generated chunk by chunk as the simulation goes (bounded memory);
+        # subject i depends only on the seed and i.
+        return PopulationSampler(args.population, np.random.default_rng(seed))
     if args.seed is not None and not (args.cgm or args.meals is not None):
         raise InputError("--seed applies to --population, --cgm and --meals only",
                          source="--seed")
@@ -444,8 +526,28 @@ def _select_cohort(args: argparse.Namespace) -> Cohort:
         raise InputError(exc.reason, source="--patient", allowed=exc.allowed) from None
 
 
+def _sensor_age(text: str) -> int:
+    allowed = f"whole minutes 0..{MAX_SENSOR_AGE_MIN} (up to a year)"
+    value = parse_integer(text.strip())
+    if value is None:
+        raise InputError(f"not a whole number of minutes: {text!r}", source="--sensor-age",
+                         allowed=allowed)  # fmt: skip
+    if not 0 <= value <= MAX_SENSOR_AGE_MIN:
+        raise InputError(f"out of range: {text.strip()}", source="--sensor-age", allowed=allowed)
+    return value
+
+
 def _simulate_command(args: argparse.Namespace) -> int:
-    inputs = read_inputs(args.inputs)
+    # Everything the user gave is checked before anything is simulated.
+    if args.out is not None:
+        check_output_path(args.out, option="--out")
+    if args.cgm and args.out is None:
+        raise InputError("--cgm adds a cgm_mg_dl column to the trace: give --out TRACE.csv",
+                         source="--cgm")
+    sensor_age = _sensor_age(args.sensor_age)
+    if args.seed is not None and args.seed < 0:
+        raise InputError(f"negative seed {args.seed}", source="--seed", allowed="integer >= 0")
+    inputs = read_inputs(args.inputs, carbs_from_file=args.meals is None)
     minutes = inputs.length
     if args.minutes is not None:
         if args.minutes < minutes:
@@ -461,18 +563,13 @@ def _simulate_command(args: argparse.Namespace) -> int:
         )
     if minutes > MAX_MINUTES:
         raise InputError(f"{minutes} minutes", source="--minutes", allowed=f"<= {MAX_MINUTES}")
-    if args.cgm and args.out is None:
-        raise InputError("--cgm adds a cgm_mg_dl column to the trace: give --out TRACE.csv",
-                         source="--cgm")
-    if args.seed is not None and args.seed < 0:
-        raise InputError(f"negative seed {args.seed}", source="--seed", allowed="integer >= 0")
-    cohort = _select_cohort(args)
-    carbs, insulin = build_input_arrays(inputs, minutes)
     seed = 0 if args.seed is None else args.seed
+    cohort = _select_cohort(args, seed)
+    carbs, insulin = build_input_arrays(inputs, minutes)
     carbs_in: FloatArray | CarbsForChunk = carbs
     if args.meals is not None:
-        carbs_in = _meal_carbs(args.meals, len(cohort), minutes, seed)
-    cgm = _cgm_option(args, len(cohort), seed) if args.cgm else None
+        carbs_in = _meal_carbs(args.meals, cohort.names, minutes, seed)
+    cgm = _cgm_option(args.cgm_model, cohort.names, seed, sensor_age) if args.cgm else None
     if args.out is None:
         summary = simulate_cohort(cohort, carbs_in, insulin, None)
     else:
@@ -493,8 +590,8 @@ def _simulate_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _meal_carbs(scenario: str, n: int, minutes: int, seed: int) -> CarbsForChunk:
-    """Per-chunk carbs from a meal scenario, each patient on its own streams."""
+def _meal_carbs(scenario: str, names: Sequence[str], minutes: int, seed: int) -> CarbsForChunk:
+    """Per-chunk carbs from a meal scenario, each patient on streams keyed by its name."""
     from pumplab.physiology.meals import MealRandomness, load_meal_plan, realize_meals
     from pumplab.sim.streams import RandomStreams
 
@@ -503,11 +600,12 @@ def _meal_carbs(scenario: str, n: int, minutes: int, seed: int) -> CarbsForChunk
     randomness = MealRandomness.from_generators(
         schedule=streams.generator("meals.schedule"),
         counting=streams.generator("meals.counting"),
-        n_patients=n,
+        names=names,
     )
 
-    def carbs_for(rows: slice) -> FloatArray:
+    def carbs_for(rows: slice, chunk_names: Sequence[str]) -> FloatArray:
         part = randomness.select(rows)
+        assert part.keys == tuple(chunk_names)
         meals = realize_meals(plan, n_patients=rows.stop - rows.start, n_minutes=minutes,
                               randomness=part)
         return meals.eaten_g
@@ -515,41 +613,36 @@ def _meal_carbs(scenario: str, n: int, minutes: int, seed: int) -> CarbsForChunk
     return carbs_for
 
 
-def _cgm_option(args: argparse.Namespace, n: int, seed: int) -> CgmOption:
+def _cgm_option(model: str, names: Sequence[str], seed: int, sensor_age: int) -> CgmOption:
     from pumplab.physiology.sensor import CgmRandomness, cgm_preset
     from pumplab.sim.streams import RandomStreams
 
-    if args.sensor_age < 0:
-        raise InputError(f"{args.sensor_age}", source="--sensor-age",
-                         allowed="minutes >= 0")
-    spec = cgm_preset(args.cgm_model)
+    try:
+        spec = cgm_preset(model)
+    except InputError as exc:
+        raise InputError(exc.reason, source="--cgm-model", allowed=exc.allowed) from None
     streams = RandomStreams(seed)
     randomness = CgmRandomness.from_generators(
         noise=streams.generator("cgm.noise"),
         calibration=streams.generator("cgm.calibration"),
         dropout=streams.generator("cgm.dropout"),
-        n_patients=n,
+        names=names,
     )
-    return CgmOption(spec, randomness, args.sensor_age)
+    return CgmOption(spec, randomness, sensor_age)
 
 
 def _simulate_to_file(
-    cohort: Cohort, carbs: FloatArray | CarbsForChunk, insulin: FloatArray, out: Path,
-    cgm: CgmOption | None = None,
+    cohort: Cohort | PopulationSampler, carbs: FloatArray | CarbsForChunk, insulin: FloatArray,
+    out: Path, cgm: CgmOption | None = None,
 ) -> RunSummary:
-    directory = out.parent if str(out.parent) else Path(".")
-    if not directory.is_dir():
-        raise InputError(f"directory {directory} does not exist", source=str(out))
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as stream:
-            writer = TraceCsvWriter(stream, cgm=cgm is not None)
-            summary = simulate_cohort(cohort, carbs, insulin, writer, cgm=cgm)
-        os.replace(tmp_name, out)
-    except BaseException:
-        os.unlink(tmp_name)
-        raise
-    return summary
+    summaries: list[RunSummary] = []
+
+    def produce(stream: IO[str]) -> None:
+        writer = TraceCsvWriter(stream, cgm=cgm is not None)
+        summaries.append(simulate_cohort(cohort, carbs, insulin, writer, cgm=cgm))
+
+    write_atomically(out, produce, option="--out")
+    return summaries[0]
 
 
 def _print_table(summary: RunSummary, minutes: int) -> None:

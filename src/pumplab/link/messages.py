@@ -262,6 +262,8 @@ class NakReason(enum.Enum):
     HISTORY_UNVERIFIED = "history_unverified"
     UNKNOWN_SETTING = "unknown_setting"  # ChangeSettingCommand names no such setting
     CONFIRMATION_PENDING = "confirmation_pending"  # secure: another change awaits ACT
+    STALE_COMMAND_ID = "stale_command_id"  # secure: id not above the sender's high-water mark
+    NOT_EXECUTED = "not_executed"  # accepted, but the pump stopped before it took effect
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +302,18 @@ class StatusReport(Response):
     """A snapshot of the pump for a controller or a person.
 
     ``last_command_id`` / ``last_command_outcome`` are those of the *asking*
-    sender: that is how a controller resolves a lost acknowledgement.
+    sender's last dose command that was accepted *and took effect*: that is how
+    a controller resolves a lost acknowledgement (a command found not executed
+    at a restart is never reported here; its id is answered
+    ``Nak(NOT_EXECUTED)``).
+
+    ``state_known`` is False when the pump could not rebuild its state from its
+    history (an unverified history, a failed boot): then every quantity it
+    cannot vouch for is NaN (``bolus_requested_u``, ``bolus_delivered_u``,
+    ``scheduled_basal_u_per_h``, ``reservoir_u``, ``iob_u``), the last command
+    is ``None``, and ``suspended`` is True (such a pump delivers nothing).  A
+    pump that stopped delivering because its history can no longer be written
+    (halted) keeps ``state_known`` True and also reports ``suspended``.
     """
 
     device_time_ms: int = 0
@@ -319,6 +332,7 @@ class StatusReport(Response):
     last_command_id: int | None = None
     last_command_outcome: str | None = None
     history_seq: int = 0
+    state_known: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,7 +105,9 @@ class HypoEvents:
 
 
 def validate_glucose(bg_mg_dl: npt.ArrayLike) -> FloatArray:
-    """``bg_mg_dl`` as a 2-D float array, refusing values ≤ 0 or infinite.
+    """``bg_mg_dl`` as a 2-D float array, refusing negative or infinite values.
+
+    0 is accepted (a simulated plasma glucose at the model's zero gate).
 
     A 1-D array is taken as one patient.  ``NaN`` (no reading) is allowed.
     These are programming errors here (a trace file is checked, with a located

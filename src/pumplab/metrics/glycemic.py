@@ -203,8 +203,9 @@ def kovatchev_risk(bg_mg_dl: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
     The formula is defined for BG > 1 mg/dL (ln BG > 0), which covers every
     meter and sensor reading.  A *simulated* plasma glucose can fall below that,
     to 0, in an overdose (the 2008 model has no counter-regulation); such a
-    value is scored at :data:`RISK_FLOOR_MG_DL` = 1 mg/dL, the formula's largest
-    defined low risk (about 181), rather than ``NaN`` or infinity.
+    value is scored at :data:`RISK_FLOOR_MG_DL` = 1 mg/dL, where ln BG = 0 and the
+    low risk is 10·(1.509·5.381)² ≈ 659.3, the formula's largest defined low
+    risk, rather than ``NaN`` or infinity.
     """
     bg = np.asarray(bg_mg_dl, dtype=np.float64)
     log_bg = np.log(np.maximum(bg, RISK_FLOOR_MG_DL))
@@ -235,14 +236,16 @@ def glycemic_metrics(
 
     ``bg_mg_dl`` has shape ``(N, T)`` (or ``(T,)``, taken as one patient): mg/dL
     on a regular grid of ``interval_min`` minutes, ``NaN`` for no reading.
-    Values must be positive and finite; substitute CGM ``LOW``/``HIGH`` first.
+    Values must be finite and >= 0 (0 is a simulated plasma glucose at the
+    model's zero gate; it is scored like :data:`RISK_FLOOR_MG_DL` by the risk
+    indices); substitute CGM ``LOW``/``HIGH`` first.
 
     ``expected_samples`` (shape ``(N,)`` or a scalar, default ``T``) is how many
     samples each patient's window should hold, so that rows padded with ``NaN``
     to a common length still report the right ``data_present_pct``.
 
-    Raises ``ValueError`` for a misuse: a value ≤ 0 or infinite, an interval
-    ≤ 0, or more readings than ``expected_samples``.
+    Raises ``ValueError`` for a misuse: a negative or infinite value, an
+    interval ≤ 0, or more readings than ``expected_samples``.
     """
     bg = validate_glucose(bg_mg_dl)
     if not (np.isfinite(interval_min) and interval_min > 0):

@@ -23,6 +23,16 @@ What this module decides (docs/metrics.md says the same):
   from its first to its last *row* (with or without a reading), so a sensor
   warm-up or dropout shows as missing data.
 
+* **Numbers**: ASCII decimals only (:mod:`pumplab._asciinum`: no other
+  scripts' digits, no ``1_000``).  Minutes are integers 0 to
+  :data:`MAX_TRACE_MINUTE` (the last row of the longest run ``pumplab patient
+  simulate`` accepts); glucose is at most :data:`MAX_GLUCOSE_MG_DL`.
+* **Size**: the grid of all patients may hold at most
+  :data:`MAX_SLOTS_PER_READING` slots per reading (beyond
+  :data:`MIN_SLOT_BUDGET` slots): a file of a few readings spread over a year
+  at a 1-minute interval is refused rather than allocated; the grid is then
+  built and scored in blocks of patients, so memory stays bounded.
+
 Any bad input raises :class:`~pumplab.errors.InputError` naming the file, the
 1-based data row (header excluded) and the column.
 
@@ -42,6 +52,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from pumplab._asciinum import parse_decimal, parse_integer
 from pumplab.errors import InputError
 from pumplab.metrics.glycemic import (
     CGM_HIGH_MG_DL,
@@ -54,6 +65,10 @@ from pumplab.metrics.glycemic import (
 __all__ = [
     "BG_COLUMN",
     "CGM_COLUMN",
+    "MAX_GLUCOSE_MG_DL",
+    "MAX_SLOTS_PER_READING",
+    "MAX_TRACE_MINUTE",
+    "MIN_SLOT_BUDGET",
     "GlucoseSeries",
     "GlucoseTrace",
     "TraceMetrics",
@@ -74,6 +89,24 @@ PATIENT_COLUMN = "patient"
 GLUCOSE_COLUMNS = (BG_COLUMN, CGM_COLUMN)
 
 _FLAGS = {"LOW": CGM_LOW_MG_DL, "HIGH": CGM_HIGH_MG_DL}
+
+#: Largest minute a trace row may have: one leap year of minutes, the last row
+#: of the longest run ``pumplab patient simulate`` accepts (its ``MAX_MINUTES``;
+#: a test holds the two equal).
+MAX_TRACE_MINUTE = 366 * 1440
+
+#: Largest glucose accepted (mg/dL).  Several times the highest blood glucose
+#: reported in a living person (about 2,650 mg/dL, 147.6 mmol/L) and 25 times
+#: a meter's or CGM's top reading: a larger value is a unit or typing error.
+#: It also keeps every sum of squares of a metric far from overflow.
+MAX_GLUCOSE_MG_DL = 10_000.0
+
+#: A grid may hold at most this many slots per reading (data present >= 1 %)...
+MAX_SLOTS_PER_READING = 100
+#: ...unless it is this small anyway (8 MB of float64): a short sparse trace is fine.
+MIN_SLOT_BUDGET = 1_000_000
+#: Grid values scored at once (patients are gridded and scored in blocks).
+_GRID_VALUES_PER_BLOCK = 4_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +209,9 @@ def parse_trace(lines: Iterable[str], *, source: str, column: str | None = None)
     """
     if column is not None and column not in GLUCOSE_COLUMNS:
         raise ValueError(f"column must be one of {GLUCOSE_COLUMNS}, got {column!r}")
-    reader = csv.reader(lines)
+    # strict: an unclosed quote is an error, not a field that swallows the rest of the file.
+    reader = csv.reader(lines, strict=True)
+    row_no = 0
     try:
         header = next(reader, None)
         if header is None or not any(h.strip() for h in header):
@@ -188,7 +223,8 @@ def parse_trace(lines: Iterable[str], *, source: str, column: str | None = None)
 
         builders: dict[str | None, _SeriesBuilder] = {}
         n_rows = 0
-        for row_no, record in enumerate(reader, start=1):
+        for record in reader:
+            row_no += 1
             if not record:
                 continue  # a blank line, e.g. a trailing newline
             n_rows += 1
@@ -208,7 +244,10 @@ def parse_trace(lines: Iterable[str], *, source: str, column: str | None = None)
                 builder.last_minute, builder.last_row = minute, row_no
             _glucose(record[i_glucose], col, builder, minute, source, row_no)
     except csv.Error as exc:
-        raise InputError(f"not a readable CSV file ({exc})", source=source) from exc
+        reason = str(exc)
+        if "unexpected end of data" in reason:
+            reason = "a quoted field is never closed (unclosed quote)"
+        raise InputError(f"malformed CSV: {reason}", source=source, row=row_no + 1) from exc
     if n_rows == 0:
         raise InputError("no data rows after the header", source=source)
     series = tuple(
@@ -241,13 +280,19 @@ def infer_interval_min(minutes: npt.ArrayLike) -> int | None:
 
 
 def grid_series(
-    series: Sequence[GlucoseSeries], interval_min: int, *, source: str = "<trace>"
+    series: Sequence[GlucoseSeries],
+    interval_min: int,
+    *,
+    source: str = "<trace>",
+    imposed: bool = False,
 ) -> tuple[FloatArray, IntArray, IntArray]:
     """Put each series on its own grid of ``interval_min`` minutes.
 
     Returns ``(bg, expected, start_minute)``: ``bg`` of shape ``(N, T)`` padded
     with ``NaN`` past each patient's window, the number of slots in each
-    window, and the minute of each row's first slot.
+    window, and the minute of each row's first slot.  ``imposed`` says the
+    caller chose the interval (the error for two readings in one slot then
+    does not suggest choosing one).
     """
     if interval_min <= 0:
         raise ValueError(f"interval_min must be positive, got {interval_min}")
@@ -268,7 +313,12 @@ def grid_series(
                 source=source,
                 row=int(s.row[j]),
                 field=MINUTE_COLUMN,
-                allowed=f"readings at least {interval_min} minutes apart, or pass --interval",
+                allowed=(
+                    f"readings at least {interval_min} minutes apart (the imposed interval)"
+                    if imposed
+                    else f"readings at least {interval_min} minutes apart, "
+                    "or impose a sampling interval (--interval)"
+                ),
             )
         k_lo = math.ceil((s.first_minute - anchor) / interval_min)
         k_hi = math.floor((s.last_minute - anchor) / interval_min)
@@ -315,23 +365,74 @@ def trace_metrics(trace: GlucoseTrace, *, interval_min: int | None = None) -> li
             )
         intervals = [fallback if dt is None else dt for dt in intervals]
 
+    slots = [_slot_count(s, dt) for s, dt in zip(trace.series, intervals, strict=True)]
+    _check_grid_budget(trace, slots, intervals)
     results: list[TraceMetrics | None] = [None] * len(trace.series)
     for dt in sorted({dt for dt in intervals if dt is not None}):
         idx = [i for i, d in enumerate(intervals) if d == dt]
-        group = [trace.series[i] for i in idx]
-        bg, expected, start = grid_series(group, dt, source=trace.source)
-        batch = glycemic_metrics(bg, float(dt), expected_samples=expected)
-        for j, i in enumerate(idx):
-            s = trace.series[i]
-            results[i] = TraceMetrics(
-                patient=s.patient,
-                column=trace.column,
-                start_minute=int(start[j]),
-                low_flags=s.low_flags,
-                high_flags=s.high_flags,
-                metrics=batch.patient(j),
+        # Blocks of patients whose padded grid stays within _GRID_VALUES_PER_BLOCK.
+        blocks: list[list[int]] = [[]]
+        widest = 0
+        for i in idx:
+            wider = max(widest, slots[i])
+            if blocks[-1] and wider * (len(blocks[-1]) + 1) > _GRID_VALUES_PER_BLOCK:
+                blocks.append([])
+                wider = slots[i]
+            blocks[-1].append(i)
+            widest = wider
+        for block in blocks:
+            group = [trace.series[i] for i in block]
+            bg, expected, start = grid_series(
+                group, dt, source=trace.source, imposed=interval_min is not None
             )
+            batch = glycemic_metrics(bg, float(dt), expected_samples=expected)
+            for j, i in enumerate(block):
+                s = trace.series[i]
+                results[i] = TraceMetrics(
+                    patient=s.patient,
+                    column=trace.column,
+                    start_minute=int(start[j]),
+                    low_flags=s.low_flags,
+                    high_flags=s.high_flags,
+                    metrics=batch.patient(j),
+                )
     return [r for r in results if r is not None]
+
+
+def _slot_count(s: GlucoseSeries, interval_min: int | None) -> int:
+    """Slots of ``s``'s window on its grid (as :func:`grid_series` counts them)."""
+    assert interval_min is not None
+    anchor = int(s.minute[0]) if s.minute.size else s.first_minute
+    k_lo = math.ceil((s.first_minute - anchor) / interval_min)
+    k_hi = math.floor((s.last_minute - anchor) / interval_min)
+    if s.minute.size:
+        k_lo = min(k_lo, 0)
+        k_hi = max(k_hi, math.floor((int(s.minute[-1]) - anchor) / interval_min + 0.5))
+    return k_hi - k_lo + 1
+
+
+def _check_grid_budget(
+    trace: GlucoseTrace, slots: Sequence[int], intervals: Sequence[int | None]
+) -> None:
+    """Refuse a grid far larger than the readings it holds (data present < 1 %)."""
+    readings = sum(s.minute.size for s in trace.series)
+    total = sum(slots)
+    if total <= max(MAX_SLOTS_PER_READING * readings, MIN_SLOT_BUDGET):
+        return
+    worst = max(
+        range(len(slots)), key=lambda i: slots[i] / max(trace.series[i].minute.size, 1)
+    )
+    s = trace.series[worst]
+    who = f" of patient {s.patient}" if s.patient is not None else ""
+    raise InputError(
+        f"the {s.minute.size} readings{who} span minutes {s.first_minute}..{s.last_minute}, "
+        f"{slots[worst]} slots at a {intervals[worst]}-minute interval: the grid of the file "
+        f"({total} slots for {readings} readings) is too sparse to score",
+        source=trace.source,
+        field=MINUTE_COLUMN,
+        allowed=f"at least one reading per {MAX_SLOTS_PER_READING} slots "
+        f"(or at most {MIN_SLOT_BUDGET} slots in all)",
+    )
 
 
 def _pooled_interval(trace: GlucoseTrace) -> int | None:
@@ -395,21 +496,29 @@ def _patient(record: list[str], index: int | None, source: str, row: int) -> str
 
 def _minute(text: str, source: str, row: int) -> int:
     text = text.strip()
-    allowed = "an integer number of minutes"
+    allowed = f"an integer number of minutes 0..{MAX_TRACE_MINUTE} (ASCII digits)"
     if not text:
         raise InputError(
             "the minute is missing", source=source, row=row, field=MINUTE_COLUMN, allowed=allowed
         )
-    try:
-        return int(text)
-    except ValueError:
+    value = parse_integer(text)
+    if value is None:
         raise InputError(
             f"the minute is not an integer: {text!r}",
             source=source,
             row=row,
             field=MINUTE_COLUMN,
             allowed=allowed,
-        ) from None
+        )
+    if not 0 <= value <= MAX_TRACE_MINUTE:
+        raise InputError(
+            f"the minute is out of range: {text}",
+            source=source,
+            row=row,
+            field=MINUTE_COLUMN,
+            allowed=allowed,
+        )
+    return value
 
 
 def _check_order(
@@ -442,10 +551,12 @@ def _glucose(text: str, column: str, b: _SeriesBuilder, minute: int, source: str
     is_cgm = column == CGM_COLUMN
     # A sensor never reads 0 (it reads LOW); a simulated plasma glucose can be 0
     # in an overdose (the 2008 model has no counter-regulation), never negative.
+    top = f"{MAX_GLUCOSE_MG_DL:,.0f}"
     allowed = (
-        "a glucose value > 0 mg/dL, LOW, HIGH, or empty for no reading"
+        f"a glucose value > 0 and <= {top} mg/dL (ASCII decimal), LOW, HIGH, "
+        "or empty for no reading"
         if is_cgm
-        else "a glucose value >= 0 mg/dL, or empty for no reading"
+        else f"a glucose value >= 0 and <= {top} mg/dL (ASCII decimal), or empty for no reading"
     )
     flag = text.upper()
     if is_cgm and flag in _FLAGS:
@@ -455,16 +566,24 @@ def _glucose(text: str, column: str, b: _SeriesBuilder, minute: int, source: str
         else:
             b.high += 1
     else:
-        try:
-            value = float(text)
-        except ValueError:
+        number = parse_decimal(text)
+        if number is None:
             raise InputError(
                 f"not a number: {text!r}", source=source, row=row, field=column, allowed=allowed
-            ) from None
+            )
+        value = number
         if not math.isfinite(value) or value < 0.0 or (is_cgm and value == 0.0):
             raise InputError(
                 f"glucose must be a {'positive' if is_cgm else 'non-negative'} finite number,"
                 f" got {text!r}",
+                source=source,
+                row=row,
+                field=column,
+                allowed=allowed,
+            )
+        if value > MAX_GLUCOSE_MG_DL:
+            raise InputError(
+                f"glucose out of range: {text!r}",
                 source=source,
                 row=row,
                 field=column,

@@ -416,7 +416,12 @@ def advance(
                 first_nonfinite[p] = minute0 + m + 1
                 failed += 1
                 break
+            # Reported glucose never negative: the gated equations' exact solution
+            # is >= 0, an overshoot below the gate is integration error (reads 0;
+            # simulator.reported_glucose).  The state xt keeps the integrated value.
             bg = xt[3] / vg
+            if not bg > 0.0:
+                bg = 0.0
             s_sum += bg
             s_min = min(s_min, bg)
             s_max = max(s_max, bg)
@@ -431,7 +436,8 @@ def advance(
             if record_bg:
                 trace_bg[p, m + 1] = bg
             if record_gsub:
-                trace_gsub[p, m + 1] = xt[12] / vg
+                gs = xt[12] / vg
+                trace_gsub[p, m + 1] = gs if gs > 0.0 else 0.0
         for s in range(_NS):
             x[p, s] = xt[s]
         queue[p, 0] = planned
@@ -448,11 +454,11 @@ def advance(
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def first_invalid(values: F64) -> int:
-    """Flat index of the first value that is negative, NaN or infinite; -1 if none."""
+def first_invalid(values: F64, upper: float) -> int:
+    """Flat index of the first value that is negative, NaN or above ``upper``; -1 if none."""
     flat = values.ravel()
     for i in range(flat.size):
         v = flat[i]
-        if not (v >= 0.0 and v < math.inf):
+        if not (v >= 0.0 and v <= upper):
             return i
     return -1

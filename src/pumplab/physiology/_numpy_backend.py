@@ -157,7 +157,9 @@ def advance(
         bad = active & ~np.isfinite(total) & (nonfinite < 0)
         nonfinite = np.where(bad, minute0 + m + 1, nonfinite)
         live = active & (nonfinite < 0)
+        # Reported glucose never negative (see the kernel and simulator.reported_glucose).
         bg = xs[State.G_P] / vg
+        bg = np.where(bg > 0.0, bg, 0.0)
         s_sum = np.where(live, s_sum + bg, s_sum)
         s_min = np.where(live, np.minimum(s_min, bg), s_min)
         s_max = np.where(live, np.maximum(s_max, bg), s_max)
@@ -170,7 +172,8 @@ def advance(
         if record_bg:
             trace_bg[:, m + 1] = bg
         if record_gsub:
-            trace_gsub[:, m + 1] = xs[State.G_S] / vg
+            gs = xs[State.G_S] / vg
+            trace_gsub[:, m + 1] = np.where(gs > 0.0, gs, 0.0)
     x[:] = xs.T
     queue[:, 0] = meal.planned_g
     queue[:, 1] = meal.last_to_eat_g
@@ -187,7 +190,7 @@ def advance(
     return newly_failed
 
 
-def first_invalid(values: FloatArray) -> int:
-    """Flat index of the first value that is negative, NaN or infinite; -1 if none."""
-    bad = np.flatnonzero(~((values >= 0.0) & (values < np.inf)))
+def first_invalid(values: FloatArray, upper: float) -> int:
+    """Flat index of the first value that is negative, NaN or above ``upper``; -1 if none."""
+    bad = np.flatnonzero(~((values >= 0.0) & (values <= upper)))
     return int(bad[0]) if bad.size else -1

@@ -43,6 +43,7 @@ __all__ = [
     "Subject",
     "TherapySettings",
     "load_cohort",
+    "read_standard_table",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -213,6 +214,25 @@ class Cohort:
             correction_factor_mg_dl_per_u=self.correction_factor_mg_dl_per_u[rows],
             total_daily_insulin_u=self.total_daily_insulin_u[rows],
             age_years=self.age_years[rows],
+        )
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[Cohort]) -> Cohort:
+        """One cohort of the subjects of ``parts``, in order (names must stay unique)."""
+        if not parts:
+            raise ValueError("concatenate() needs at least one cohort")
+        return cls(
+            names=tuple(n for c in parts for n in c.names),
+            age_groups=tuple(g for c in parts for g in c.age_groups),
+            parents=tuple(p for c in parts for p in c.parents),
+            parameters=np.concatenate([c.parameters for c in parts]),
+            initial_state=np.concatenate([c.initial_state for c in parts]),
+            carb_ratio_g_per_u=np.concatenate([c.carb_ratio_g_per_u for c in parts]),
+            correction_factor_mg_dl_per_u=np.concatenate(
+                [c.correction_factor_mg_dl_per_u for c in parts]
+            ),
+            total_daily_insulin_u=np.concatenate([c.total_daily_insulin_u for c in parts]),
+            age_years=np.concatenate([c.age_years for c in parts]),
         )
 
     def _allowed_names(self) -> str:

@@ -43,11 +43,19 @@ import numpy as np
 import numpy.typing as npt
 
 from pumplab.errors import ScenarioError
-from pumplab.physiology._seeding import child_sequences, sequences_from_generator
+from pumplab.physiology._seeding import (
+    PatientKey,
+    PatientSeeds,
+    component_generator,
+    patient_keys,
+)
+from pumplab.physiology.simulator import MAX_CARBS_G_PER_MIN
 
 __all__ = [
     "BUILTIN_MEAL_PLANS",
     "MAX_MEAL_CARBS_G",
+    "MAX_MEAL_DAY",
+    "MEAL_STREAMS",
     "SIMGLUCOSE_RANDOM_DAY",
     "Absorption",
     "CarbCountingError",
@@ -72,7 +80,17 @@ FloatArray = npt.NDArray[np.float64]
 MINUTES_PER_DAY: Final = 1440
 
 #: The largest single meal a scenario may hold; more is almost surely a typo.
-MAX_MEAL_CARBS_G: Final = 500.0
+#: Also the most carbohydrate one minute may hold (the meals starting in it
+#: added up): the simulator's per-minute input limit is the same number.
+MAX_MEAL_CARBS_G: Final = MAX_CARBS_G_PER_MIN
+
+#: Last day a ``repeat_daily = false`` scenario may place a meal on (days count
+#: from 0): a year, the longest run ``pumplab patient simulate`` accepts.  A
+#: larger day could never be eaten, so it is refused as a mistake.
+MAX_MEAL_DAY: Final = 365
+
+#: The names of the meal model's random components, as a run's named streams call them.
+MEAL_STREAMS: Final = ("meals.schedule", "meals.counting")
 
 _STANDARD_NORMAL: Final = NormalDist()
 
@@ -179,6 +197,13 @@ class MealScenario:
     def __post_init__(self) -> None:
         if self.repeat_daily and any(m.start_min >= MINUTES_PER_DAY for m in self.meals):
             raise ValueError("a daily schedule's meals must all lie in day 0")
+        totals: dict[int, float] = {}
+        for m in self.meals:
+            totals[m.start_min] = totals.get(m.start_min, 0.0) + m.carbs_g
+        if any(total > MAX_MEAL_CARBS_G for total in totals.values()):
+            raise ValueError(
+                f"meals starting in one minute must add up to <= {MAX_MEAL_CARBS_G:g} g"
+            )
         ordered = tuple(sorted(self.meals, key=lambda m: m.start_min))
         object.__setattr__(self, "meals", ordered)
 
@@ -302,45 +327,77 @@ def random_day(params: RandomDayParams, rng: np.random.Generator, day: int) -> t
 
 @dataclass(frozen=True, slots=True)
 class MealRandomness:
-    """Per-patient seeds of the two meal streams: the day generator and carb counting."""
+    """Per-patient seeds of the two meal streams: the day generator and carb counting.
 
-    schedule: tuple[np.random.SeedSequence, ...]
-    counting: tuple[np.random.SeedSequence, ...]
+    Keyed like :class:`~pumplab.physiology.sensor.CgmRandomness`: by the
+    component's name (``meals.schedule``, ``meals.counting``) and the
+    patient's **name** (``names=``; or its position with ``n_patients``), so a
+    named patient eats the same meals alone, in any cohort and in any chunk
+    (docs/meals.md, "Randomness").  ``from_seed(s, names=...)`` equals
+    ``from_generators(schedule=RandomStreams(s).generator("meals.schedule"),
+    counting=RandomStreams(s).generator("meals.counting"), names=...)``, which
+    is what ``pumplab patient simulate --meals ... --seed s`` uses.
+    """
+
+    schedule: PatientSeeds
+    counting: PatientSeeds
 
     def __post_init__(self) -> None:
-        if len(self.schedule) != len(self.counting):
-            raise ValueError("schedule and counting need one seed per patient each")
+        if self.schedule.keys != self.counting.keys:
+            raise ValueError("schedule and counting need the same patients")
 
     @property
     def n_patients(self) -> int:
         return len(self.schedule)
 
+    @property
+    def keys(self) -> tuple[PatientKey, ...]:
+        """Each patient's stream key: its name, or its position if anonymous."""
+        return self.schedule.keys
+
     def select(self, patients: slice | Sequence[int]) -> MealRandomness:
         """The streams of some patients only (e.g. a chunk of a large cohort)."""
-        if isinstance(patients, slice):
-            return MealRandomness(self.schedule[patients], self.counting[patients])
-        return MealRandomness(
-            tuple(self.schedule[i] for i in patients), tuple(self.counting[i] for i in patients)
+        return MealRandomness(self.schedule.select(patients), self.counting.select(patients))
+
+    def for_names(self, names: Sequence[str]) -> MealRandomness:
+        """The same streams for the patients called ``names``."""
+        keys = patient_keys(None, names)
+        return MealRandomness(self.schedule.for_keys(keys), self.counting.for_keys(keys))
+
+    @classmethod
+    def from_seed(
+        cls,
+        seed: int | np.random.SeedSequence,
+        n_patients: int | None = None,
+        *,
+        names: Sequence[str] | None = None,
+    ) -> MealRandomness:
+        """Both streams of every patient from one seed (see the class docstring)."""
+        return cls.from_generators(
+            schedule=component_generator(seed, MEAL_STREAMS[0]),
+            counting=component_generator(seed, MEAL_STREAMS[1]),
+            n_patients=n_patients,
+            names=names,
         )
 
     @classmethod
-    def from_seed(cls, seed: int | np.random.SeedSequence, n_patients: int) -> MealRandomness:
-        """Both streams of every patient derived from one seed."""
-        if n_patients < 1:
-            raise ValueError("n_patients must be >= 1")
-        root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-        return cls(child_sequences(root, 0, n_patients), child_sequences(root, 1, n_patients))
-
-    @classmethod
     def from_generators(
-        cls, *, schedule: np.random.Generator, counting: np.random.Generator, n_patients: int
+        cls,
+        *,
+        schedule: np.random.Generator,
+        counting: np.random.Generator,
+        n_patients: int | None = None,
+        names: Sequence[str] | None = None,
     ) -> MealRandomness:
-        """Per-patient streams seeded from two injected component generators."""
-        if n_patients < 1:
-            raise ValueError("n_patients must be >= 1")
+        """Per-patient streams seeded from two injected component generators.
+
+        Each generator is advanced by one 128-bit draw; patients are keyed
+        under it by ``names`` (or by position with ``n_patients``).
+        """
+        keys = patient_keys(n_patients, names)
         return cls(
-            sequences_from_generator(schedule, n_patients),
-            sequences_from_generator(counting, n_patients),
+            PatientSeeds.from_generator(schedule, keys),
+            PatientSeeds.from_generator(counting, keys),
         )
 
 
@@ -416,6 +473,16 @@ def realize_meals(
         for meal in meals:
             column = meal.start_min - first
             eaten[i, column] += meal.carbs_g
+            if eaten[i, column] > MAX_MEAL_CARBS_G:
+                # Only a random plan with custom slots can get here (a fixed
+                # scenario is checked when it is built).
+                raise ScenarioError(
+                    f"meals starting at scenario minute {meal.start_min} of patient {i} "
+                    f"add up to {eaten[i, column]:g} g",
+                    source=plan.name,
+                    field="meals",
+                    allowed=f"at most {MAX_MEAL_CARBS_G:g} g starting in any one minute",
+                )
             if meal.announced:
                 announced[i, column] += meal.counted_carbs_g
         per_patient.append(meals)
@@ -437,7 +504,8 @@ _MEAL_KEYS: Final = (
     "label",
 )
 _COUNTING_KEYS: Final = ("mean_rel_error", "sd_rel_error")
-_TIME_RE: Final = re.compile(r"^(\d{1,2}):(\d{2})$")
+# ASCII digits only: Python's \d would also match other scripts' digits ("٠٩:٣٠").
+_TIME_RE: Final = re.compile(r"^([0-9]{1,2}):([0-9]{2})$", re.ASCII)
 _GRAMS_ALLOWED: Final = f"a number > 0 and <= {MAX_MEAL_CARBS_G:g}"
 
 
@@ -499,6 +567,9 @@ def parse_meal_scenario(text: str, *, source: str, default_name: str = "") -> Me
     and the key path (``meals[2].carbs_g``; meals count from 0).
     """
     check = _Checker(source)
+    # A UTF-8 byte-order mark (some editors write one) is not TOML: accept it
+    # as the CSV readers do.
+    text = text.removeprefix("\ufeff")
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -543,6 +614,7 @@ def parse_meal_scenario(text: str, *, source: str, default_name: str = "") -> Me
         _parse_meal(check, entry, f"meals[{index}]", repeat_daily)
         for index, entry in enumerate(raw_meals)
     )
+    _check_minute_totals(check, meals)
     return MealScenario(
         name=name,
         meals=meals,
@@ -550,6 +622,19 @@ def parse_meal_scenario(text: str, *, source: str, default_name: str = "") -> Me
         description=description,
         carb_counting=counting,
     )
+
+
+def _check_minute_totals(check: _Checker, meals: Sequence[Meal]) -> None:
+    """Meals starting in the same minute add up; the total must fit one minute's limit."""
+    totals: dict[int, float] = {}
+    for index, meal in enumerate(meals):
+        totals[meal.start_min] = totals.get(meal.start_min, 0.0) + meal.carbs_g
+        if totals[meal.start_min] > MAX_MEAL_CARBS_G:
+            raise check.fail(
+                f"the meals starting at this minute add up to {totals[meal.start_min]:g} g",
+                f"meals[{index}].carbs_g",
+                f"at most {MAX_MEAL_CARBS_G:g} g starting in any one minute",
+            )
 
 
 def _parse_meal(check: _Checker, entry: Any, path: str, repeat_daily: bool) -> Meal:
@@ -567,8 +652,11 @@ def _parse_meal(check: _Checker, entry: Any, path: str, repeat_daily: bool) -> M
                 "a daily schedule has no days", f"{path}.day", "day only with repeat_daily = false"
             )
         value = entry["day"]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise check.fail(f"not a day number: {value!r}", f"{path}.day", "an integer >= 0")
+        allowed = f"an integer from 0 to {MAX_MEAL_DAY}"
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise check.fail(f"not a day number: {value!r}", f"{path}.day", allowed)
+        if not 0 <= value <= MAX_MEAL_DAY:
+            raise check.fail(f"day out of range: {value!r}", f"{path}.day", allowed)
         day = value
     carbs = check.number(entry["carbs_g"], f"{path}.carbs_g", 0.0, MAX_MEAL_CARBS_G, lo_open=True)
     believed = None

@@ -23,8 +23,11 @@ transformed parameter space:
    (the parent's basal share of TDI is kept); CR and CF scaled by
    TDI_parent / TDI (the "500 rule" and "1800 rule" make both inversely
    proportional to TDI); age from the parent.
-5. Candidates that break :class:`PlausibilityRules` are rejected and more are
-   drawn until ``n`` are accepted.
+5. Candidates that break :class:`PlausibilityRules` are rejected; each
+   subject draws candidates from its own stream until one passes
+   (:class:`PopulationSampler`), so subject *i* depends only on the seed and
+   *i*: a larger population keeps the earlier subjects, and a population can
+   be generated chunk by chunk in bounded memory.
 
 Deterministic for a given ``numpy.random.Generator`` state (and backend); no
 other source of randomness.  Deliberately not here: meal or sensor variability.
@@ -48,7 +51,9 @@ __all__ = [
     "CONSTANT_PARAMETERS",
     "LOGIT_PARAMETERS",
     "LOG_PARAMETERS",
+    "POPULATION_CHUNK",
     "PlausibilityRules",
+    "PopulationSampler",
     "derive_steady_state",
     "generate_population",
     "plausible",
@@ -82,7 +87,12 @@ class PlausibilityRules:
     * basal insulin within ``basal_u_per_kg_day`` (the standard 30: 0.17-0.63);
     * a ``fasting_check_minutes`` run at basal with no food from the initial
       state stays within ``max_fasting_drift_mg_dl`` of Gb (the steady state is
-      a real, stable steady state);
+      a real, stable steady state).  The 2 mg/dL default is not tuned: the
+      derived steady state is exact up to rounding (measured drift over 24 h:
+      at most 2.5e-9 mg/dL for the standard 30, 0 for 3,000 generated
+      candidates), so anything beyond rounding means an equilibrium that is
+      not one; 2 mg/dL is twice the 1 mg/dL display resolution of meters and
+      CGMs, so what it lets through no device could show;
     * always (preconditions of the steady-state equations, not tunable):
       Gpb < ke2 (no renal excretion at fasting), EGPb > Fsnc (Vm0 > 0), Gtb > 0,
       kmin < kmax and d < b (the shape of the gastric-emptying curve).
@@ -91,6 +101,8 @@ class PlausibilityRules:
     fasting_bg_mg_dl: tuple[float, float] = (70.0, 180.0)
     tdi_u_per_kg_day: tuple[float, float] = (0.3, 2.0)
     basal_u_per_kg_day: tuple[float, float] = (0.1, 1.0)
+    #: Rounding-level drift is < 1e-8 mg/dL; 2 mg/dL is twice a device's display
+    #: resolution (see the class docstring and docs/physiology.md).
     max_fasting_drift_mg_dl: float = 2.0
     fasting_check_minutes: int = 1440
 
@@ -242,6 +254,182 @@ def _fasting_drift(cohort: Cohort, minutes: int, backend: Backend | None) -> Flo
     return drift
 
 
+class PopulationSampler:
+    """The subjects of one seeded population, generated on demand in any chunks.
+
+    Subject *i* (0-based; named ``{name_prefix}{i + 1:05d}``) is drawn from its
+    own random stream, ``SeedSequence(root, spawn_key=(i,))`` under a 128-bit
+    root drawn once from ``rng``: its candidates come one after another from
+    that stream until one passes the :class:`PlausibilityRules`.  Subject *i*
+    therefore depends only on the generator's state, the options and *i* -- not
+    on ``n``, nor on which chunk it is generated in, so a population of 10 is
+    the first 10 subjects of a population of 11, and
+    ``subjects(0, n)`` equals the concatenation of ``subjects(a, b)`` chunks.
+    Memory is that of one chunk.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        rng: np.random.Generator,
+        *,
+        groups: tuple[str, ...] = AGE_GROUPS,
+        spread: float = 1.0,
+        rules: PlausibilityRules | None = None,
+        name_prefix: str = "pop",
+        backend: Backend | None = None,
+    ) -> None:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(
+                "rng must be a numpy.random.Generator (e.g. np.random.default_rng(seed))"
+            )
+        if not groups or any(g not in AGE_GROUPS for g in groups):
+            raise InputError(
+                f"unknown age group in {groups!r}", field="groups", allowed=", ".join(AGE_GROUPS)
+            )
+        if not spread > 0.0:
+            raise ValueError(f"spread must be > 0, got {spread!r}")
+        self._n = n
+        self._groups = tuple(groups)
+        self._spread = float(spread)
+        self._rules = PlausibilityRules() if rules is None else rules
+        self._prefix = name_prefix
+        self._width = max(5, len(str(n)))
+        self._backend = backend
+        words = rng.integers(0, 2**32, size=4, dtype=np.uint64)
+        self._root = np.random.SeedSequence([int(w) for w in words])
+
+        self._standard = load_cohort()
+        self._primary = standard_primaries()
+        self._theta = _to_unbounded(self._primary)
+        self._group_of = np.array(self._standard.age_groups)
+        # Per age group: centred data matrix D (n_g x K) so that D.T z / sqrt(n_g - 1)
+        # has the group's sample covariance for z ~ N(0, I).
+        self._centred: dict[str, FloatArray] = {}
+        for g in AGE_GROUPS:
+            rows = self._theta[self._group_of == g]
+            self._centred[g] = (rows - rows.mean(axis=0)) / np.sqrt(rows.shape[0] - 1)
+        self._eligible = np.flatnonzero(np.isin(self._group_of, self._groups))
+
+    def __len__(self) -> int:
+        return self._n
+
+    def name(self, i: int) -> str:
+        """The name of subject ``i`` (0-based)."""
+        return f"{self._prefix}{i + 1:0{self._width}d}"
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every subject's name, in order (computed, no subject is generated)."""
+        return tuple(self.name(i) for i in range(self._n))
+
+    def subjects(self, start: int, stop: int) -> Cohort:
+        """Subjects ``start .. stop - 1`` as a cohort (each from its own stream)."""
+        if not 0 <= start < stop <= self._n:
+            raise ValueError(f"need 0 <= start < stop <= {self._n}, got {start}, {stop}")
+        k = stop - start
+        gens = [
+            np.random.Generator(np.random.PCG64(np.random.SeedSequence(
+                self._root.entropy, spawn_key=(i,), pool_size=self._root.pool_size)))
+            for i in range(start, stop)
+        ]  # fmt: skip
+        params = np.empty((k, N_PARAMS))
+        x0 = np.empty((k, N_STATES))
+        therapy = np.empty((k, 4))  # CR, CF, TDI, age
+        age_groups: list[str] = [""] * k
+        parents: list[str] = [""] * k
+        pending = np.arange(k)
+        for _ in range(_MAX_ROUNDS):
+            if pending.size == 0:
+                break
+            candidates, rows = self._draw([gens[j] for j in pending])
+            accepted = np.zeros(pending.size, dtype=bool)
+            if rows.size:
+                keep = np.flatnonzero(plausible(candidates, self._rules, backend=self._backend))
+                targets = pending[rows[keep]]
+                params[targets] = candidates.parameters[keep]
+                x0[targets] = candidates.initial_state[keep]
+                therapy[targets, 0] = candidates.carb_ratio_g_per_u[keep]
+                therapy[targets, 1] = candidates.correction_factor_mg_dl_per_u[keep]
+                therapy[targets, 2] = candidates.total_daily_insulin_u[keep]
+                therapy[targets, 3] = candidates.age_years[keep]
+                for r, t in zip(keep, targets, strict=True):
+                    age_groups[t] = candidates.age_groups[r]
+                    parents[t] = candidates.parents[r]
+                accepted[rows[keep]] = True
+            pending = pending[~accepted]
+        if pending.size:
+            first = self.name(start + int(pending[0]))
+            others = f" (and {pending.size - 1} other subjects)" if pending.size > 1 else ""
+            raise InputError(
+                f"no candidate for {first}{others} passed the plausibility rules "
+                f"in {_MAX_ROUNDS} draws",
+                field="rules",
+                allowed="rules that the standard subjects' neighbourhood can satisfy",
+            )
+        return Cohort(
+            names=tuple(self.name(i) for i in range(start, stop)),
+            age_groups=tuple(age_groups),
+            parents=tuple(parents),
+            parameters=params,
+            initial_state=x0,
+            carb_ratio_g_per_u=therapy[:, 0],
+            correction_factor_mg_dl_per_u=therapy[:, 1],
+            total_daily_insulin_u=therapy[:, 2],
+            age_years=therapy[:, 3],
+        )
+
+    def _draw(self, gens: list[np.random.Generator]) -> tuple[Cohort, npt.NDArray[np.intp]]:
+        """One candidate per generator; returns the finite ones and their positions in ``gens``."""
+        size = len(gens)
+        parents = np.empty(size, dtype=np.intp)
+        cand = np.empty((size, self._theta.shape[1]))
+        for j, gen in enumerate(gens):
+            # Each candidate takes a parent index and one normal per member of
+            # the parent's age group from the subject's own stream.
+            parent = int(self._eligible[gen.integers(0, self._eligible.size)])
+            d = self._centred[str(self._group_of[parent])]
+            z = gen.standard_normal(d.shape[0])
+            bandwidth = self._spread / np.sqrt(d.shape[0])
+            parents[j] = parent
+            cand[j] = self._theta[parent] + bandwidth * (z @ d)
+        prim = _from_unbounded(cand)
+        for name in CONSTANT_PARAMETERS:
+            prim[name] = self._primary[name][parents]
+        standard = self._standard
+        tdi_std = standard.total_daily_insulin_u
+        basal_std = standard.basal_rate_u_per_h
+        with np.errstate(all="ignore"):
+            params, x0 = derive_steady_state(prim)
+            basal = u_per_min_to_u_per_h(pmol_per_kg_to_u(params[:, Param.u2ss], prim["BW"]))
+            tdi = tdi_std[parents] * basal / basal_std[parents]
+            scale = tdi_std[parents] / tdi
+        finite = np.flatnonzero(np.isfinite(params).all(axis=1) & np.isfinite(scale))
+        if finite.size == 0:
+            return standard, finite
+        chosen = parents[finite]
+        candidates = Cohort(
+            names=tuple(f"candidate{i}" for i in range(finite.size)),
+            age_groups=tuple(str(self._group_of[p]) for p in chosen),
+            parents=tuple(standard.names[p] for p in chosen),
+            parameters=params[finite],
+            initial_state=x0[finite],
+            carb_ratio_g_per_u=standard.carb_ratio_g_per_u[chosen] * scale[finite],
+            correction_factor_mg_dl_per_u=standard.correction_factor_mg_dl_per_u[chosen]
+            * scale[finite],
+            total_daily_insulin_u=tdi[finite],
+            age_years=standard.age_years[chosen],
+        )
+        return candidates, finite
+
+
+#: Subjects generated per chunk by :func:`generate_population` (bounds the
+#: fasting-check batch and the candidate arrays).
+POPULATION_CHUNK: Final = 10_000
+
+
 def generate_population(
     n: int,
     rng: np.random.Generator,
@@ -254,103 +442,19 @@ def generate_population(
 ) -> Cohort:
     """``n`` plausible subjects sampled around the standard subjects of ``groups``.
 
-    Names are ``{name_prefix}{i:05d}`` (i from 1); ``Cohort.parents`` names the
-    standard subject each was sampled around.  ``spread`` scales the
-    perturbation (1 = the age group's covariance, see the module docstring).
+    Names are ``{name_prefix}{i:05d}`` (i from 1; more digits when ``n`` needs
+    them); ``Cohort.parents`` names the standard subject each was sampled
+    around.  ``spread`` scales the perturbation (1 = the age group's
+    covariance, see the module docstring).  Subject *i* depends only on
+    ``rng``'s state, the options and *i* (:class:`PopulationSampler`), so a
+    larger ``n`` keeps the earlier subjects.  For populations too large to
+    hold at once, use :class:`PopulationSampler` chunk by chunk.
     """
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError("rng must be a numpy.random.Generator (e.g. np.random.default_rng(seed))")
-    if not groups or any(g not in AGE_GROUPS for g in groups):
-        raise InputError(
-            f"unknown age group in {groups!r}", field="groups", allowed=", ".join(AGE_GROUPS)
-        )
-    if not spread > 0.0:
-        raise ValueError(f"spread must be > 0, got {spread!r}")
-    rules = PlausibilityRules() if rules is None else rules
-
-    standard = load_cohort()
-    primary = standard_primaries()
-    theta = _to_unbounded(primary)
-    group_of = np.array(standard.age_groups)
-    # Per age group: centred data matrix D (n_g x K) so that D.T z / sqrt(n_g - 1)
-    # has the group's sample covariance for z ~ N(0, I).
-    centred: dict[str, FloatArray] = {}
-    for g in AGE_GROUPS:
-        rows = theta[group_of == g]
-        centred[g] = (rows - rows.mean(axis=0)) / np.sqrt(rows.shape[0] - 1)
-    eligible = np.flatnonzero(np.isin(group_of, groups))
-    tdi_std = standard.total_daily_insulin_u
-    basal_std = standard.basal_rate_u_per_h
-
-    accepted: list[Cohort] = []
-    n_accepted = 0
-    for _ in range(_MAX_ROUNDS):
-        want = n - n_accepted
-        size = max(16, int(want * 1.25) + 8)
-        parents = eligible[rng.integers(0, eligible.size, size=size)]
-        cand = np.empty((size, theta.shape[1]))
-        for g in AGE_GROUPS:
-            sel = np.flatnonzero(group_of[parents] == g)
-            if sel.size == 0:
-                continue
-            d = centred[g]
-            z = rng.standard_normal((sel.size, d.shape[0]))
-            bandwidth = spread / np.sqrt(d.shape[0])
-            cand[sel] = theta[parents[sel]] + bandwidth * (z @ d)
-        prim = _from_unbounded(cand)
-        for k in CONSTANT_PARAMETERS:
-            prim[k] = primary[k][parents]
-        with np.errstate(all="ignore"):
-            params, x0 = derive_steady_state(prim)
-        basal = u_per_min_to_u_per_h(pmol_per_kg_to_u(params[:, Param.u2ss], prim["BW"]))
-        with np.errstate(all="ignore"):
-            tdi = tdi_std[parents] * basal / basal_std[parents]
-        with np.errstate(all="ignore"):
-            scale = tdi_std[parents] / tdi
-        finite = np.flatnonzero(np.isfinite(params).all(axis=1) & np.isfinite(scale))
-        if finite.size == 0:
-            continue
-        candidates = Cohort(
-            names=tuple(f"candidate{i}" for i in range(finite.size)),
-            age_groups=tuple(str(group_of[parents[r]]) for r in finite),
-            parents=tuple(standard.names[parents[r]] for r in finite),
-            parameters=params[finite],
-            initial_state=x0[finite],
-            carb_ratio_g_per_u=standard.carb_ratio_g_per_u[parents[finite]] * scale[finite],
-            correction_factor_mg_dl_per_u=standard.correction_factor_mg_dl_per_u[parents[finite]]
-            * scale[finite],
-            total_daily_insulin_u=tdi[finite],
-            age_years=standard.age_years[parents[finite]],
-        )
-        keep = np.flatnonzero(plausible(candidates, rules, backend=backend))
-        if keep.size == 0:
-            continue
-        batch = candidates.take(keep)
-        take = min(len(batch), want)
-        accepted.append(batch.take(np.arange(take)))
-        n_accepted += take
-        if n_accepted == n:
-            break
-    else:
-        raise InputError(
-            f"only {n_accepted} of {n} candidates passed the plausibility rules "
-            f"after {_MAX_ROUNDS} rounds",
-            field="rules",
-            allowed="rules that the standard subjects' neighbourhood can satisfy",
-        )
-    width = max(5, len(str(n)))
-    return Cohort(
-        names=tuple(f"{name_prefix}{i + 1:0{width}d}" for i in range(n)),
-        age_groups=tuple(g for c in accepted for g in c.age_groups),
-        parents=tuple(p for c in accepted for p in c.parents),
-        parameters=np.concatenate([c.parameters for c in accepted]),
-        initial_state=np.concatenate([c.initial_state for c in accepted]),
-        carb_ratio_g_per_u=np.concatenate([c.carb_ratio_g_per_u for c in accepted]),
-        correction_factor_mg_dl_per_u=np.concatenate(
-            [c.correction_factor_mg_dl_per_u for c in accepted]
-        ),
-        total_daily_insulin_u=np.concatenate([c.total_daily_insulin_u for c in accepted]),
-        age_years=np.concatenate([c.age_years for c in accepted]),
-    )
+    sampler = PopulationSampler(
+        n, rng, groups=groups, spread=spread, rules=rules, name_prefix=name_prefix,
+        backend=backend,
+    )  # fmt: skip
+    parts = [
+        sampler.subjects(a, min(a + POPULATION_CHUNK, n)) for a in range(0, n, POPULATION_CHUNK)
+    ]
+    return parts[0] if len(parts) == 1 else Cohort.concatenate(parts)

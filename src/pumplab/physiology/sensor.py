@@ -50,11 +50,17 @@ import numpy as np
 import numpy.typing as npt
 
 from pumplab.errors import InputError
-from pumplab.physiology._seeding import child_sequences, sequences_from_generator
+from pumplab.physiology._seeding import (
+    PatientKey,
+    PatientSeeds,
+    component_generator,
+    patient_keys,
+)
 
 __all__ = [
     "BRETON_2008_NOISE",
     "CGM_PRESETS",
+    "CGM_STREAMS",
     "ENLITE",
     "NOISE_ONLY",
     "SOF_SENSOR",
@@ -82,6 +88,9 @@ MINUTES_PER_DAY: Final = 1440
 #: Breton & Kovatchev identified the noise on reference samples 15 min apart
 #: (YSI every 15 min); the published PACF is at that lag.
 _NOISE_MODEL_LAG_MIN: Final = 15.0
+
+#: The names of the CGM's random components, as a run's named streams call them.
+CGM_STREAMS: Final = ("cgm.noise", "cgm.calibration", "cgm.dropout")
 
 #: Random draws are taken from each patient's stream in blocks of this many
 #: values (one day of 5-minute samples).  numpy's Generator gives the same
@@ -314,7 +323,7 @@ def cgm_preset(name: str) -> CgmSpec:
     except KeyError:
         raise InputError(
             f"unknown CGM model {name!r}",
-            field="cgm",
+            field="cgm_model",
             allowed=", ".join(sorted(CGM_PRESETS)),
         ) from None
 
@@ -324,22 +333,37 @@ class CgmRandomness:
     """Per-patient seed sequences for the three random components of a CGM.
 
     ``noise[i]``, ``calibration[i]`` and ``dropout[i]`` seed patient *i*'s
-    three independent streams.  The object is immutable: every
-    :class:`CgmSensorArray` built from it starts the streams afresh, so the
-    same randomness always gives the same readings.
+    three independent streams.  Each is keyed by the component's name
+    (``cgm.noise``, ``cgm.calibration``, ``cgm.dropout``) and the patient's
+    **name** (``names=``; or its position when only ``n_patients`` is given),
+    so a named patient gets the same readings alone, in any cohort and in any
+    chunk, and never shares numbers with a meal stream (docs/sensor.md,
+    "Randomness").  The object is immutable: every :class:`CgmSensorArray`
+    built from it starts the streams afresh, so the same randomness always
+    gives the same readings.
+
+    The two constructors agree: ``from_seed(s, names=...)`` equals
+    ``from_generators(noise=RandomStreams(s).generator("cgm.noise"), ...)``
+    with the other two components alike, which is what ``pumplab patient
+    simulate --cgm --seed s`` uses.
     """
 
-    noise: tuple[np.random.SeedSequence, ...]
-    calibration: tuple[np.random.SeedSequence, ...]
-    dropout: tuple[np.random.SeedSequence, ...]
+    noise: PatientSeeds
+    calibration: PatientSeeds
+    dropout: PatientSeeds
 
     def __post_init__(self) -> None:
-        if not len(self.noise) == len(self.calibration) == len(self.dropout):
-            raise ValueError("noise, calibration and dropout need one seed per patient each")
+        if not self.noise.keys == self.calibration.keys == self.dropout.keys:
+            raise ValueError("noise, calibration and dropout need the same patients")
 
     @property
     def n_patients(self) -> int:
         return len(self.noise)
+
+    @property
+    def keys(self) -> tuple[PatientKey, ...]:
+        """Each patient's stream key: its name, or its position if anonymous."""
+        return self.noise.keys
 
     def select(self, patients: slice | Sequence[int]) -> CgmRandomness:
         """The streams of some patients only (e.g. a chunk of a large cohort).
@@ -347,25 +371,42 @@ class CgmRandomness:
         Patient *i*'s numbers depend only on its own seeds, so simulating a
         cohort in chunks gives the same readings as simulating it at once.
         """
-        if isinstance(patients, slice):
-            return CgmRandomness(
-                self.noise[patients], self.calibration[patients], self.dropout[patients]
-            )
         return CgmRandomness(
-            tuple(self.noise[i] for i in patients),
-            tuple(self.calibration[i] for i in patients),
-            tuple(self.dropout[i] for i in patients),
+            self.noise.select(patients),
+            self.calibration.select(patients),
+            self.dropout.select(patients),
+        )
+
+    def for_names(self, names: Sequence[str]) -> CgmRandomness:
+        """The same components' streams for the patients called ``names``."""
+        keys = patient_keys(None, names)
+        return CgmRandomness(
+            self.noise.for_keys(keys),
+            self.calibration.for_keys(keys),
+            self.dropout.for_keys(keys),
         )
 
     @classmethod
-    def from_seed(cls, seed: int | np.random.SeedSequence, n_patients: int) -> CgmRandomness:
-        """Three component streams per patient derived from one seed."""
-        root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-        _check_count(n_patients)
-        return cls(
-            noise=child_sequences(root, 0, n_patients),
-            calibration=child_sequences(root, 1, n_patients),
-            dropout=child_sequences(root, 2, n_patients),
+    def from_seed(
+        cls,
+        seed: int | np.random.SeedSequence,
+        n_patients: int | None = None,
+        *,
+        names: Sequence[str] | None = None,
+    ) -> CgmRandomness:
+        """The three component streams of each patient, from one seed.
+
+        Give the patients' ``names`` (streams keyed by name) or ``n_patients``
+        (keyed by position).  Identical to :meth:`from_generators` with the
+        generators ``RandomStreams(seed)`` hands out for ``cgm.noise``,
+        ``cgm.calibration`` and ``cgm.dropout``.
+        """
+        return cls.from_generators(
+            noise=component_generator(seed, CGM_STREAMS[0]),
+            calibration=component_generator(seed, CGM_STREAMS[1]),
+            dropout=component_generator(seed, CGM_STREAMS[2]),
+            n_patients=n_patients,
+            names=names,
         )
 
     @classmethod
@@ -375,24 +416,22 @@ class CgmRandomness:
         noise: np.random.Generator,
         calibration: np.random.Generator,
         dropout: np.random.Generator,
-        n_patients: int,
+        n_patients: int | None = None,
+        names: Sequence[str] | None = None,
     ) -> CgmRandomness:
         """Per-patient streams seeded from three injected component generators.
 
-        This is how a run's named streams (``pumplab.sim.streams``) plug in;
-        each generator is advanced by the per-patient seeds drawn from it.
+        This is how a run's named streams (``pumplab.sim.streams``) plug in.
+        Each generator is advanced by one 128-bit draw (the component's root);
+        patients are keyed under it by ``names`` (or by position with
+        ``n_patients``), so their streams do not depend on the cohort.
         """
-        _check_count(n_patients)
+        keys = patient_keys(n_patients, names)
         return cls(
-            noise=sequences_from_generator(noise, n_patients),
-            calibration=sequences_from_generator(calibration, n_patients),
-            dropout=sequences_from_generator(dropout, n_patients),
+            noise=PatientSeeds.from_generator(noise, keys),
+            calibration=PatientSeeds.from_generator(calibration, keys),
+            dropout=PatientSeeds.from_generator(dropout, keys),
         )
-
-
-def _check_count(n_patients: int) -> None:
-    if n_patients < 1:
-        raise ValueError(f"n_patients must be >= 1, got {n_patients}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,8 @@ from pumplab.units import u_to_pmol_per_kg
 __all__ = [
     "ABOVE_RANGE_MG_DL",
     "DEFAULT_STEPS",
+    "MAX_CARBS_G_PER_MIN",
+    "MAX_INSULIN_U_PER_MIN",
     "SEVERE_HYPO_MG_DL",
     "Backend",
     "PatientBatch",
@@ -62,6 +64,7 @@ __all__ = [
     "StepControl",
     "ValidityFlag",
     "default_backend",
+    "reported_glucose",
     "simulate",
 ]
 
@@ -120,7 +123,30 @@ DEFAULT_STEPS: Final = StepControl()
 SEVERE_HYPO_MG_DL: Final = 40.0
 
 #: Above this plasma glucose the run is flagged as outside the validated range.
+#: A pumplab choice, not a published limit of the model: 600 mg/dL is the top
+#: of the measuring range of common glucose meters (Contour Next and OneTouch
+#: families, 20-600 mg/dL; they read "HI" above it), i.e. where real data stop,
+#: and far above the glucose of the meal studies the model was identified and
+#: validated on ([DM07], [K09]; docs/physiology.md, "Validated range").
 ABOVE_RANGE_MG_DL: Final = 600.0
+
+#: Largest insulin dose accepted for one minute (U).  100 U is a whole 1-mL
+#: syringe of U-100 insulin and four times the largest bolus a Paradigm
+#: x23-class pump can be set to (25 U); more in one minute is a unit error,
+#: not a dose (docs/physiology.md, "Inputs").  Far above it (1e300 U) the
+#: integrator's overshoot at the zero gate reaches -6e287 mg/dL and beyond
+#: that the state overflows, so the limit also keeps the model meaningful.
+MAX_INSULIN_U_PER_MIN: Final = 100.0
+
+#: Largest carbohydrate accepted for one minute (g): one maximal meal (the
+#: meal scenarios' limit, ``meals.MAX_MEAL_CARBS_G``), since a minute's input
+#: is the meals announced in it and two meals never start in the same minute
+#: of a scenario beyond that total (docs/physiology.md, "Inputs").
+MAX_CARBS_G_PER_MIN: Final = 500.0
+
+#: The inputs' upper bounds, by field name (the checks of :class:`PatientBatch`).
+_INPUT_LIMITS: Final = {"carbs_g": MAX_CARBS_G_PER_MIN, "insulin_u": MAX_INSULIN_U_PER_MIN}
+_INPUT_UNITS: Final = {"carbs_g": "g", "insulin_u": "U"}
 
 
 class ValidityFlag(IntFlag):
@@ -135,8 +161,23 @@ class ValidityFlag(IntFlag):
     STATE_AT_ZERO = 4
 
 
+def reported_glucose(mass_mg_per_kg: FloatArray, vg_dl_per_kg: FloatArray) -> FloatArray:
+    """Glucose concentration as reported (mg/dL): mass / Vg, an overshoot below zero as 0.
+
+    The gated equations (dx/dt = 0 once a glucose mass reaches 0) never take a
+    mass below zero; the integrator can, by a few hundredths of a mg/dL at the
+    gate (or more under a huge dose), and that overshoot is integration error,
+    so every reported glucose reads it as 0.  The kernels apply the same rule
+    (``max(x / Vg, 0)``) to traces and summaries.
+    """
+    value = mass_mg_per_kg / vg_dl_per_kg
+    # ``> 0`` rather than ``max``: -0.0 reads 0.0 too; NaN (never a finite state) stays NaN.
+    out: FloatArray = np.where((value > 0.0) | np.isnan(value), value, 0.0)
+    return out
+
+
 AdvanceFn = Callable[..., int]
-CheckFn = Callable[[FloatArray], int]
+CheckFn = Callable[[FloatArray, float], int]
 
 
 def default_backend() -> Backend:
@@ -263,7 +304,9 @@ class PatientBatch:
         self._queue = np.zeros((n, 5))
         self._queue[:, 2] = self._x[:, State.Q_STO1] + self._x[:, State.Q_STO2]
         self._queue[:, 4] = np.inf
-        bg0 = self._x[:, State.G_P] / self._vg
+        if not np.isfinite(self._x).all():
+            raise ValueError("initial state must be finite")
+        bg0 = reported_glucose(self._x[:, State.G_P], self._vg)
         self._sum = bg0.copy()
         self._min = bg0.copy()
         self._max = bg0.copy()
@@ -273,8 +316,6 @@ class PatientBatch:
         self._flags |= np.where(bg0 > ABOVE_RANGE_MG_DL, int(ValidityFlag.ABOVE_RANGE), 0)
         self._nonfinite = np.full(n, -1, dtype=np.int64)
         self._failed = False
-        if not np.isfinite(self._x).all():
-            raise ValueError("initial state must be finite")
         self._minute = 0
         self._no_trace = np.empty((n, 0))
 
@@ -309,13 +350,21 @@ class PatientBatch:
 
     @property
     def bg_mg_dl(self) -> FloatArray:
-        """Plasma glucose Gp/Vg of each patient now (mg/dL): what a meter measures."""
-        return self._x[:, State.G_P] / self._vg
+        """Plasma glucose Gp/Vg of each patient now (mg/dL): what a meter measures.
+
+        Never negative: an integrator overshoot below the zero gate reads 0
+        (the exact solution of the gated equations never goes below zero;
+        docs/physiology.md, "Overdose").  :attr:`state` keeps the raw value.
+        """
+        return reported_glucose(self._x[:, State.G_P], self._vg)
 
     @property
     def gsub_mg_dl(self) -> FloatArray:
-        """Interstitial glucose Gs/Vg now (mg/dL): what a CGM senses (simglucose's "BG")."""
-        return self._x[:, State.G_S] / self._vg
+        """Interstitial glucose Gs/Vg now (mg/dL): what a CGM senses (simglucose's "BG").
+
+        Never negative, as :attr:`bg_mg_dl`.
+        """
+        return reported_glucose(self._x[:, State.G_S], self._vg)
 
     @property
     def state(self) -> FloatArray:
@@ -473,17 +522,18 @@ class PatientBatch:
         return arr
 
     def _check_values(self, arr: FloatArray, field: str) -> None:
-        """Inputs must be finite and non-negative; name the patient and minute if not."""
-        bad = self._first_invalid(arr)
+        """Inputs must be finite, >= 0 and within the per-minute bound; name patient and minute."""
+        upper = _INPUT_LIMITS[field]
+        bad = self._first_invalid(arr, upper)
         if bad < 0:
             return
         row, col = divmod(bad, arr.shape[1])
         who = self._names[row] if arr.shape[0] == self._n else "every patient"
         raise InputError(
-            f"{arr[row, col]!r} for {who} at minute {self._minute + col}",
+            f"{float(arr[row, col])!r} for {who} at minute {self._minute + col}",
             source=field,
             field=field,
-            allowed="finite and >= 0",
+            allowed=f"finite, >= 0 and <= {upper:g} {_INPUT_UNITS[field]} per minute",
         )
 
 

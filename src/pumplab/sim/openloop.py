@@ -173,7 +173,7 @@ def build_open_loop_world(config: OpenLoopConfig) -> World:
     meal_rnd = MealRandomness.from_generators(
         schedule=streams.generator("meals.schedule"),
         counting=streams.generator("meals.counting"),
-        n_patients=n,
+        names=cohort.names,
     )
     meals = realize_meals(plan, n_patients=n, n_minutes=config.minutes, randomness=meal_rnd)
     sensor = CgmSensorArray(
@@ -182,7 +182,7 @@ def build_open_loop_world(config: OpenLoopConfig) -> World:
             noise=streams.generator("cgm.noise"),
             calibration=streams.generator("cgm.calibration"),
             dropout=streams.generator("cgm.dropout"),
-            n_patients=n,
+            names=cohort.names,
         ),
         sensor_age_min=config.sensor_age_min,
     )
@@ -223,8 +223,7 @@ def _add_patient(world: World, config: OpenLoopConfig, streams: RandomStreams,
     meter_model = GlucoseMeter(rng=streams.generator(f"meter.{i}"))
 
     def measure() -> tuple[float | None, str]:
-        # A model BG an integration step below zero is a reading of zero: LO.
-        result = meter_model.measure(max(0.0, world.bg_mg_dl(i)))
+        result = meter_model.measure(world.bg_mg_dl(i))
         return result.bg_mg_dl, result.text
 
     meter = Meter(f"meter:{meter_id}", pump_address, clock, link, measure)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,15 +22,7 @@ from pumplab.metrics import CGM_HIGH_MG_DL, CGM_LOW_MG_DL, glycemic_metrics
 from pumplab.sim.openloop import OpenLoopConfig, build_open_loop_world
 from pumplab.sim.world import World
 
-__all__ = ["BG_SCORING_FLOOR_MG_DL", "OpenLoopOutcome", "PatientOutcome", "run_open_loop"]
-
-#: Plasma glucose values are scored with this floor.  The 2008 model has no
-#: counter-regulation and can reach 0 mg/dL in an overdose; the consensus
-#: metrics (log-based risk indices) are undefined there.  Values below it are
-#: counted as below 54 and 70 like any value under the floor; the patient's
-#: outcome also carries the severe-hypoglycaemia record and the validity flag.
-BG_SCORING_FLOOR_MG_DL = 1.0
-
+__all__ = ["OpenLoopOutcome", "PatientOutcome", "run_open_loop"]
 
 @dataclass(frozen=True, slots=True)
 class PatientOutcome:
@@ -101,9 +94,20 @@ def _cgm_matrix(world: World) -> np.ndarray:
     return values[:, ::5]
 
 
-def run_open_loop(config: OpenLoopConfig, *, out_dir: Path | None = None) -> OpenLoopOutcome:
-    """Build, run and score an open-loop day; write the trace into ``out_dir``."""
+def run_open_loop(
+    config: OpenLoopConfig,
+    *,
+    out_dir: Path | None = None,
+    prepare: Callable[[World], None] | None = None,
+) -> OpenLoopOutcome:
+    """Build, run and score an open-loop day; write the trace into ``out_dir``.
+
+    ``prepare(world)`` runs after wiring and before the clock starts: the place
+    to schedule extra events (a fault, a forged message) into the day.
+    """
     world = build_open_loop_world(config)
+    if prepare is not None:
+        prepare(world)
     world.run()
     history_paths: list[str | None] = []
     reports: list[VerifyReport] = []
@@ -118,8 +122,10 @@ def run_open_loop(config: OpenLoopConfig, *, out_dir: Path | None = None) -> Ope
             reports.append(verify_file(path))
         history_paths.append(None if path is None else os.fspath(path))
 
-    bg = np.maximum(world.trace.bg_mg_dl, BG_SCORING_FLOOR_MG_DL)
-    bg_metrics = glycemic_metrics(bg, 1.0)
+    # Plasma glucose can reach 0 mg/dL in an overdose (no counter-regulation in
+    # the 2008 model); the metrics accept it and score the risk indices there at
+    # 1 mg/dL (docs/metrics.md).  The outcome also carries the severe-hypo record.
+    bg_metrics = glycemic_metrics(world.trace.bg_mg_dl, 1.0)
     cgm_metrics = glycemic_metrics(_cgm_matrix(world), 5.0)
     summary = world.batch.summary()
     trace_path = events_path = None

@@ -7,9 +7,12 @@ occlusion alarm), an empty reservoir, a dead battery, a history the pump
 cannot trust.  The table :data:`ALARM_INFO` says which.
 
 An *annunciation* is what the person hears or feels: every alarm, every
-bolus that starts (louder for one started from the air: Medtronic's 2019
-advice was to cancel any bolus one did not start), a remote suspend, a
-setting proposal waiting for confirmation.  Listeners registered on the pump
+bolus that starts, a remote suspend, a setting proposal waiting for
+confirmation.  A bolus started from the air sounds like any other on a
+legacy pump (the x23 has no special radio alert: the person can tell a bolus
+they did not start only because they did not start it); a secure pump also
+vibrates for it (pumplab's design, after Medtronic's 2019 advice to cancel
+any bolus one did not start).  Listeners registered on the pump
 receive :class:`Annunciation` values; the person model (``pumplab.people``)
 is one.
 
@@ -54,13 +57,15 @@ class AlarmCode(enum.Enum):
     LOW_BATTERY = "low_battery"
     BATTERY_OUT = "battery_out"
     AUTO_OFF = "auto_off"
-    NO_INSULIN = "no_insulin"  # withholding: no stroke for the configured time (secure)
+    NO_INSULIN = "no_insulin"  # withholding: too little insulin for the configured time (secure)
     WITHHOLD_LIMIT = "withhold_limit"  # a radio suspend reached its limit and was resumed
     LIMIT_REACHED = "limit_reached"  # a delivery stopped (or basal withheld) by a limit
     BOLUS_INTERRUPTED = "bolus_interrupted"  # found unfinished at restart, not resumed
     TEMP_BASAL_CANCELLED = "temp_basal_cancelled"  # found running at restart, cancelled
     HISTORY_UNVERIFIED = "history_unverified"  # verification failed at start
     HISTORY_FAILURE = "history_failure"  # an append failed while running
+    COMMAND_NOT_EXECUTED = "command_not_executed"  # accepted, found without effect at restart
+    INTERNAL_ERROR = "internal_error"  # an unforeseen error inside the pump: delivery stopped
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +86,16 @@ ALARM_INFO: dict[AlarmCode, AlarmInfo] = {
     AlarmCode.LOW_BATTERY: AlarmInfo(Severity.ALERT, False, "LOW BATTERY"),
     AlarmCode.BATTERY_OUT: AlarmInfo(Severity.ALARM, True, "BATT OUT LIMIT: replace battery"),
     AlarmCode.AUTO_OFF: AlarmInfo(Severity.ALARM, False, "AUTO OFF: pump suspended"),
-    AlarmCode.NO_INSULIN: AlarmInfo(Severity.ALERT, False, "NO INSULIN DELIVERED"),
+    AlarmCode.NO_INSULIN: AlarmInfo(Severity.ALERT, False, "LOW INSULIN DELIVERY"),
     AlarmCode.WITHHOLD_LIMIT: AlarmInfo(Severity.ALERT, False, "RADIO SUSPEND LIMIT: resumed"),
     AlarmCode.LIMIT_REACHED: AlarmInfo(Severity.ALARM, False, "DELIVERY LIMIT REACHED"),
     AlarmCode.BOLUS_INTERRUPTED: AlarmInfo(Severity.ALARM, False, "BOLUS STOPPED AT RESTART"),
     AlarmCode.TEMP_BASAL_CANCELLED: AlarmInfo(Severity.ALERT, False, "TEMP BASAL CANCELLED"),
+    AlarmCode.COMMAND_NOT_EXECUTED: AlarmInfo(Severity.ALARM, False,
+                                              "COMMAND NOT CARRIED OUT AT RESTART"),
+    AlarmCode.INTERNAL_ERROR: AlarmInfo(
+        Severity.ALARM, True, "PUMP ERROR: delivery stopped", clearable=False
+    ),
     AlarmCode.HISTORY_UNVERIFIED: AlarmInfo(
         Severity.ALARM, True, "HISTORY ERROR: delivery stopped", clearable=False
     ),
@@ -99,8 +109,9 @@ ALARM_INFO: dict[AlarmCode, AlarmInfo] = {
 class Alarm:
     """One active alarm: its code, when it was raised, a detail line and its level.
 
-    ``level`` counts escalations (the no-insulin alarm rises by one each time
-    another period passes without a stroke); ``severity`` may be raised by it.
+    ``level`` counts escalations (the low-delivery alarm rises by one each time
+    another period passes with delivery still too low); ``severity`` may be
+    raised by it.
     """
 
     code: AlarmCode

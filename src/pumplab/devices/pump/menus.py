@@ -16,7 +16,10 @@ Menu tree (docs/pump.md, "Screen and menus")::
 Every delivery started here goes through the pump's safety gate like any
 other; a refusal is shown as a message naming the reason.  Number entry stops
 at the configured limits (as on the x23: the bolus amount cannot be scrolled
-above max bolus).  This module only builds screen nodes and calls the pump's
+above max bolus) — except that the bolus wizard offers its estimate as it is,
+even above max bolus: the estimate is never silently shrunk, and ACT on an
+amount above max bolus is refused by the gate with the reason on the screen,
+so the person must lower it themselves.  This module only builds screen nodes and calls the pump's
 key-operation methods; it holds no state of its own.
 """
 
@@ -216,7 +219,15 @@ def _main_entries(pump: Pump) -> Entries:
         entries.append((LABELS["resume"], lambda st: st.push(ConfirmNode(
             "RESUME?", ("ACT to resume delivery",),
             _do(pump._key_resume, _go_home)))))
-    else:
+    if pump._suspend is not None and (pump._suspend.radio
+                                      or pump._suspend.resume_at_ms is not None):
+        # A suspend from the air resumes by itself at its limit; suspending on the
+        # keys takes it over so that only the person resumes delivery.
+        entries.append((LABELS["suspend"], lambda st: st.push(ConfirmNode(
+            "SUSPEND?", ("suspended from the air:", "ACT to keep delivery stopped",
+                         "until you resume it"),
+            _do(pump._key_suspend, _go_home)))))
+    elif pump._suspend is None:
         entries.append((LABELS["suspend"], lambda st: st.push(ConfirmNode(
             "SUSPEND?", ("ACT to stop all delivery",),
             _do(pump._key_suspend, _go_home)))))
@@ -309,10 +320,11 @@ def _wizard_estimate(pump: Pump, stack: ScreenStack, bg: float | None, carbs: fl
         return
     total = float(data["recommended_u"])
     max_mu = _max_bolus_mu(pump)
+    estimate_mu = _mu(total)
     lines = [f"FOOD {data['food_u']:.3f} U", f"CORRECTION {data['correction_u']:.3f} U",
              f"ACTIVE INSULIN {data['iob_u']:.3f} U", f"ESTIMATE {total:.3f} U"]
-    if _mu(total) > max_mu:
-        lines.append(f"EXCEEDS MAX BOLUS {max_mu / 1000:.1f} U")
+    if estimate_mu > max_mu:
+        lines.append(f"EXCEEDS MAX BOLUS {max_mu / 1000:.1f} U: lower it to deliver")
 
     def amount(st: ScreenStack) -> None:
         def done(v: int, s2: ScreenStack) -> None:
@@ -323,8 +335,10 @@ def _wizard_estimate(pump: Pump, stack: ScreenStack, bg: float | None, carbs: fl
                                 wizard=data)
             _started_or_refused(s2, d, "BOLUS")
 
-        st.push(NumberNode("SET BOLUS", unit="U", low=0, high=max_mu,
-                           value=min(_mu(total), max_mu), on_done=done,
+        # The full estimate is offered, never capped (a request beyond a limit is
+        # refused, not shrunk): above max bolus the gate refuses it on ACT.
+        st.push(NumberNode("SET BOLUS", unit="U", low=0, high=max(max_mu, estimate_mu),
+                           value=estimate_mu, on_done=done,
                            lines=(f"ESTIMATE {total:.3f} U",)))
 
     stack.push(ConfirmNode("ESTIMATE DETAILS", tuple(lines), amount))
@@ -546,8 +560,11 @@ def _set_time(pump: Pump, stack: ScreenStack) -> None:
             new = day_start + (h * 60 + m) * MS_PER_MINUTE
 
             def confirm(s3: ScreenStack) -> None:
-                pump._key_set_clock(new)
-                _message(s3, "TIME SET", _hhmm(h * 60 + m))
+                error = pump._key_set_clock(new)
+                if error is None:
+                    _message(s3, "TIME SET", _hhmm(h * 60 + m))
+                else:
+                    _message(s3, "TIME NOT SET", error)
 
             s2.push(ConfirmNode("SET TIME?", (f"{_hhmm(h * 60 + m)}", "ACT to confirm"), confirm))
 

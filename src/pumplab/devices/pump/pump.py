@@ -16,7 +16,12 @@ use; the user-visible clock is device time plus an offset the user or a radio
 command sets), talks only through its :class:`~pumplab.link.base.Link` at
 ``"pump:<serial>"``, and delivers only through its
 :class:`~pumplab.devices.pump.delivery.Motor`.  Every event is appended to the
-history *before* it takes effect; if an append fails the pump stops delivery.
+history *before* it takes effect; if an append fails (for any reason) the pump
+stops delivery and alarms.  Nothing that arrives on the link can crash it: a
+message that fails validation is answered ``Nak`` and recorded (its payload
+made recordable by :mod:`~pumplab.devices.pump.sanitize`), and an unforeseen
+error while handling one is answered ``Nak(MALFORMED)`` if nothing had been
+written yet, or halts the pump (delivery stopped, alarm) if it had.
 
 What it deliberately does not do: decode radio frames (a later issue's legacy
 codec maps frames to :mod:`pumplab.link.messages`), authenticate senders (the
@@ -75,6 +80,7 @@ from pumplab.devices.pump.recovery import (
     SENSOR_SEQS_KEPT,
     IdemEntry,
     Replayed,
+    Unexecuted,
     replay,
 )
 from pumplab.devices.pump.safety import (
@@ -84,7 +90,15 @@ from pumplab.devices.pump.safety import (
     Rule,
     SafetyGate,
     TempBasalRequest,
-    pattern_rates_mu,
+    scheduled_mu_between,
+    scheduled_rates_mu_between,
+)
+from pumplab.devices.pump.sanitize import (
+    SAFE_INT,
+    is_finite_number,
+    record_value,
+    safe_text,
+    show,
 )
 from pumplab.devices.pump.screen import Key, Screen, ScreenKind, ScreenStack
 from pumplab.devices.pump.settings import (
@@ -105,7 +119,6 @@ from pumplab.link.messages import (
     CancelBolusCommand,
     CancelTempBasalCommand,
     ChangeSettingCommand,
-    Command,
     HistoryPage,
     Message,
     MeterReading,
@@ -131,7 +144,15 @@ from pumplab.link.messages import (
 from pumplab.therapy import Dose, bolus_wizard, insulin_on_board, is_on_grid
 from pumplab.therapy.rounding import X23_BASAL_INCREMENT, X23_BOLUS_INCREMENT
 
-__all__ = ["MODEL_NAME", "BootReport", "Pump", "PumpPhase"]
+__all__ = [
+    "DEFAULT_USER_CLOCK_MS",
+    "MODEL_NAME",
+    "USER_CLOCK_MAX_MS",
+    "USER_CLOCK_MIN_MS",
+    "BootReport",
+    "Pump",
+    "PumpPhase",
+]
 
 MODEL_NAME = "Paradigm x23 (pumplab emulation)"
 MS_PER_DAY = 24 * MS_PER_HOUR
@@ -139,6 +160,22 @@ MS_PER_DAY = 24 * MS_PER_HOUR
 METER_BG_VALID_MS = 12 * MS_PER_MINUTE
 #: Legacy listening window after a wake-up: 1–60 min accepted; decocare sends 10.
 WAKEUP_RANGE_MIN = (1, 60)
+#: The user clock (ms since the Unix epoch) must lie in [2000-01-01, 2100-01-01) UTC:
+#: a clock far outside would overflow the history's integers as device time runs on
+#: (docs/pump.md, "Clock").  Checked for the keys, the air and the constructor.
+USER_CLOCK_MIN_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
+USER_CLOCK_MAX_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
+#: At a restart the rebuilt user clock may have run past 2100 (time goes on), but never
+#: anywhere near the history's ±(2^53 − 1) limit: ±2^52 ms (about 140 000 years).
+USER_CLOCK_HEADROOM_MS = 2**52
+#: A first boot without ``clock_ms`` sets the user clock to this plus device time
+#: (2024-01-01T00:00:00Z: a midnight, so the minute of day equals device time's).
+DEFAULT_USER_CLOCK_MS = 1_704_067_200_000
+#: The low-delivery check runs this often (and exactly when a no-stroke period ends).
+LOW_DELIVERY_CHECK_MS = 5 * MS_PER_MINUTE
+#: Delivery over the alarm period below 1/LOW_DELIVERY_DIVISOR of the scheduled basal
+#: is "low" (the same 25 % that makes a radio temp basal count as withholding).
+LOW_DELIVERY_DIVISOR = 4
 
 # Battery drain model (pumplab's assumption, docs/pump.md "Battery"): one AAA
 # alkaline cell lasting about three and a half weeks in ordinary use.
@@ -153,8 +190,9 @@ class PumpPhase(enum.Enum):
     """Lifecycle: created → running (or unverified) → stopped."""
 
     CREATED = "created"
+    BOOTING = "booting"  # start() is rebuilding state: records may be written, no delivery
     RUNNING = "running"
-    UNVERIFIED = "unverified"  # history failed verification: no delivery
+    UNVERIFIED = "unverified"  # history unusable (verification, replay, boot): no delivery
     HALTED = "halted"  # an append failed while running: no delivery
     STOPPED = "stopped"
 
@@ -235,33 +273,31 @@ class _Pending:
     command_seq: int
 
 
-def _json(value: object) -> JSONValue:
-    """A message field as JSON for the history (non-finite floats as text)."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
-    if isinstance(value, enum.Enum):
-        return _json(value.value)
-    if isinstance(value, tuple | list):
-        return [_json(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _json(v) for k, v in value.items()}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _json(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    return repr(value)[:200]
-
-
 def _payload(message: object) -> JSONValue:
-    """The fields of a message as recorded (``command_id`` kept separately)."""
-    if dataclasses.is_dataclass(message) and not isinstance(message, type):
-        return {f.name: _json(getattr(message, f.name))
-                for f in dataclasses.fields(message) if f.name != "command_id"}
-    return {"repr": repr(message)[:200]}
+    """The fields of a message as recorded (``command_id`` kept separately), made
+    recordable whatever they hold (:func:`~pumplab.devices.pump.sanitize.record_value`)."""
+    value = record_value(message)
+    if isinstance(value, dict):
+        value.pop("command_id", None)
+        return value
+    return {"repr": value}
+
+
+def _type_name(message: object) -> str:
+    return safe_text(type(message).__name__, 64)
 
 
 def _is_number(v: object) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    return is_finite_number(v)
+
+
+def _check_user_clock(value: object, name: str = "clock_ms") -> str:
+    """'' if ``value`` is a user clock the pump accepts, else why not."""
+    if (isinstance(value, bool) or not isinstance(value, int)
+            or not USER_CLOCK_MIN_MS <= value < USER_CLOCK_MAX_MS):
+        return (f"{name} {show(value)} is not a time within 2000-01-01 and 2100-01-01 UTC "
+                f"({USER_CLOCK_MIN_MS}..{USER_CLOCK_MAX_MS - 1} ms since the Unix epoch)")
+    return ""
 
 
 class Pump:
@@ -309,6 +345,11 @@ class Pump:
         if not (_is_number(battery_pct) and 0 <= battery_pct <= 100):
             raise ValueError(f"battery_pct must be within 0..100, got {battery_pct!r}")
         self._battery_pct = float(battery_pct)
+        if clock_ms is not None and _check_user_clock(clock_ms):
+            raise SettingsError(f"{show(clock_ms)} is not a user clock the pump accepts",
+                                field="clock_ms",
+                                allowed=f"{USER_CLOCK_MIN_MS}..{USER_CLOCK_MAX_MS - 1} ms since "
+                                "the Unix epoch (2000-01-01 to 2100-01-01 UTC)")
         self._initial_clock_ms = clock_ms
         self.phase = PumpPhase.CREATED
         self._gate = SafetyGate(self.mode)
@@ -326,6 +367,7 @@ class Pump:
         self._next_bolus_id = 1
         self._bolus_doses: list[tuple[int, int, int]] = []  # (t0, t1, mU) for active insulin
         self._idem: dict[str, OrderedDict[int, IdemEntry]] = {}
+        self._high_water: dict[str, int] = {}  # highest tracked command id per sender
         self._last_accepted: dict[str, tuple[int, str]] = {}
         self._meter_bg: tuple[float, int] | None = None
         self._sensor: SensorReading | None = None
@@ -333,8 +375,10 @@ class Pump:
         self._radio_awake_until = -1
         self._last_key_ms = 0
         self._last_stroke_ms = 0
-        self._nd_anchor = -1
-        self._nd_level = 0
+        self._nd_level = 0  # low-delivery alarm level (0: not raised)
+        self._nd_level_at = 0  # device time the current level was raised
+        self._observed_since = 0  # start of the pump's delivery record (first log record)
+        self._state_rebuilt = False  # True once start() rebuilt state from the log
         # Basal engine: current effective rate (mU/h), its source, credit (mU·ms/h).
         self._basal_rate_mu = 0
         self._basal_source = "suspended"
@@ -368,36 +412,67 @@ class Pump:
         return self._clock.now_ms + self._clock_offset_ms
 
     def start(self) -> BootReport:
-        """Verify the history, rebuild state from it, write ``boot``, start delivering."""
+        """Verify the history, rebuild state from it, write ``boot``, start delivering.
+
+        Only a pump whose state was rebuilt attaches to the link as a working
+        pump.  A history that fails verification, or whose records cannot be
+        replayed into a state (a field the pump cannot have written, a log of
+        another pump or mode, a settings snapshot that does not validate, a user
+        clock out of range), leaves the pump ``UNVERIFIED``: it delivers nothing,
+        writes nothing more, shows the HISTORY_UNVERIFIED alarm with the recovery
+        text and answers on the link only as docs/pump.md "Restart" says.
+        """
         if self.phase is not PumpPhase.CREATED:
             raise RuntimeError("a pump starts once; build a new Pump object to restart")
         now = self._clock.now_ms
-        head = self._history.head
+        try:
+            head = self._history.head
+            report = self._history.verify()
+        except Exception as exc:  # an unreadable store is an unusable history
+            return self._unusable(f"the history cannot be read: {show(str(exc), 200)}", 0)
         if head is not None and now < head.device_time_ms:
             raise ValueError(f"device time {now} ms is before the history's last record "
                              f"({head.device_time_ms} ms): the clock must never go back")
-        report = self._history.verify()
-        self._link.attach(self.address, self._on_envelope)
         if not report.ok:
-            self.phase = PumpPhase.UNVERIFIED
-            self._board.put(Alarm(AlarmCode.HISTORY_UNVERIFIED, now, report.summary(),
-                                  severity=Severity.ALARM))
-            self._annunciate(AnnunciationReason.ALARM, Sound.SIREN,
-                             ALARM_INFO[AlarmCode.HISTORY_UNVERIFIED].text,
-                             alarm=AlarmCode.HISTORY_UNVERIFIED)
-            self.boot_report = BootReport(False, report.records, head is not None,
-                                          reason=report.summary())
-            return self.boot_report
-        self.phase = PumpPhase.RUNNING
+            return self._unusable(report.summary(), report.records)
+        self.phase = PumpPhase.BOOTING
         try:
-            self.boot_report = self._boot(head is not None)
+            boot = self._boot(head is not None)
         except _Halt:
+            # An append failed while booting: _halt stopped everything and alarmed.
+            self._disarm()
+            self._link.attach(self.address, self._on_envelope)
             self.boot_report = BootReport(True, report.records, head is not None,
                                           reason="history append failed at boot")
+            return self.boot_report
+        except Exception as exc:  # replay or boot found a state it cannot rebuild
+            return self._unusable(f"the history cannot be replayed: {show(str(exc), 300)}",
+                                  report.records, recovered=head is not None)
+        self._state_rebuilt = True
+        self.phase = PumpPhase.RUNNING
+        self._link.attach(self.address, self._on_envelope)
+        self.boot_report = boot
+        return boot
+
+    def _unusable(self, reason: str, records: int, *, recovered: bool = True) -> BootReport:
+        """Start without delivering: UNVERIFIED, its alarm, attached only to answer refusals."""
+        self._disarm()
+        self._settings = self._initial_settings  # the log's settings are not trusted
+        self._suspend = None
+        self.phase = PumpPhase.UNVERIFIED
+        now = self._clock.now_ms
+        self._board = AlarmBoard()
+        self._board.put(Alarm(AlarmCode.HISTORY_UNVERIFIED, now, reason,
+                              severity=Severity.ALARM))
+        self._annunciate(AnnunciationReason.ALARM, Sound.SIREN,
+                         ALARM_INFO[AlarmCode.HISTORY_UNVERIFIED].text,
+                         alarm=AlarmCode.HISTORY_UNVERIFIED)
+        self._link.attach(self.address, self._on_envelope)
+        self.boot_report = BootReport(False, records, recovered, reason=reason)
         return self.boot_report
 
-    def stop(self) -> None:
-        """Power off: detach from the link and cancel every timer (no record written)."""
+    def _disarm(self) -> None:
+        """Cancel every timer and forget every delivery in progress (no record written)."""
         for handle in self._timers.values():
             self._clock.cancel(handle)
         self._timers.clear()
@@ -406,20 +481,41 @@ class Pump:
                    self._suspend.event if self._suspend else None):
             if ev is not None:
                 self._clock.cancel(ev)
+        self._bolus = None
+        self._temp = None
+        self._basal_rate_mu = 0
+
+    def stop(self) -> None:
+        """Power off: detach from the link and cancel every timer (no record written)."""
+        self._disarm()
         self._link.detach(self.address)
         self.phase = PumpPhase.STOPPED
 
     def _boot(self, has_log: bool) -> BootReport:
         now = self._clock.now_ms
         rep = replay(self._history.records(), now_ms=now) if has_log else Replayed()
-        if has_log and rep.settings is not None:
-            try:
-                self._settings = settings_from_json(rep.settings)
-            except SettingsError as exc:  # a log written by this code cannot hold these
-                raise HistoryError(f"settings in the history do not validate: {exc}") from exc
-        self._clock_offset_ms = (rep.clock_offset_ms if has_log
-                                 else (self._initial_clock_ms - now
-                                       if self._initial_clock_ms is not None else 0))
+        if has_log:
+            if rep.boot_serial is not None and (rep.boot_serial != self.serial
+                                                or rep.boot_mode != self.mode.value):
+                raise HistoryError(
+                    f"the history belongs to pump {show(rep.boot_serial)} in "
+                    f"{show(rep.boot_mode)} mode; this is pump {self.serial!r} in "
+                    f"{self.mode.value!r} mode: start this pump on its own history")
+            if rep.settings is not None:
+                try:
+                    self._settings = settings_from_json(rep.settings)
+                except SettingsError as exc:  # a log written by this code cannot hold these
+                    raise HistoryError(f"settings in the history do not validate: {exc}"
+                                       ) from exc
+            self._clock_offset_ms = rep.clock_offset_ms
+        else:
+            self._clock_offset_ms = (self._initial_clock_ms if self._initial_clock_ms is not None
+                                     else DEFAULT_USER_CLOCK_MS + now) - now
+        if not -USER_CLOCK_HEADROOM_MS <= self.user_clock_ms <= USER_CLOCK_HEADROOM_MS:
+            # A clock set within 2000–2100 and run on since cannot get here; a log that
+            # says so was not written by this pump, and appending would soon overflow.
+            raise HistoryError(f"the user clock {self.user_clock_ms} ms is beyond ±2^52 ms: "
+                               "this pump cannot have set it")
         self._record("boot", {
             "serial": self.serial, "mode": self.mode.value, "model": self._settings.model,
             "recovered": has_log, "battery_pct": round(self._battery_pct, 3),
@@ -433,31 +529,32 @@ class Pump:
             self._reservoir_mu = rep.reservoir_mu
         self._low_reservoir_alerted = rep.low_reservoir_alerted
         for t, mu, origin in rep.strokes:
-            self._gate.strokes.add(t, mu, Origin(origin) if origin in Origin._value2member_map_
-                                   else Origin.SCHEDULE)
+            self._gate.strokes.add(t, mu, Origin(origin))
         for action, t in rep.withhold:
             (self._gate.withholding.open if action == "open" else self._gate.withholding.close)(t)
         self._bolus_doses = list(rep.bolus_doses)
-        # The no-delivery window runs from the last stroke ever recorded (or from the
-        # log's first record): a restart must not reset it.
-        if rep.last_stroke_ms is not None:
-            self._last_stroke_ms = rep.last_stroke_ms
-        else:
-            self._last_stroke_ms = (rep.first_device_time_ms
-                                    if rep.first_device_time_ms is not None else now)
+        # The low-delivery window runs from the log's first record and the last stroke
+        # ever recorded: a restart must not reset it.
+        self._observed_since = (rep.first_device_time_ms if rep.first_device_time_ms is not None
+                                else now)
+        self._last_stroke_ms = (rep.last_stroke_ms if rep.last_stroke_ms is not None
+                                else self._observed_since)
         self._idem = rep.idem
         self._last_accepted = rep.last_accepted
+        self._high_water = rep.high_water
         self._next_bolus_id = rep.next_bolus_id
         self._meter_bg = rep.meter_bg
         self._sensor_seen = OrderedDict.fromkeys(rep.sensor_seqs)
-        for code, data in rep.alarms.items():
-            try:
-                ac = AlarmCode(code)
-            except ValueError:
-                continue
-            self._board.put(Alarm(ac, int(data.get("raised_at_ms", now)),
-                                  str(data.get("message", "")), int(data.get("level", 1)),
-                                  Severity(data.get("severity", "alert"))))
+        for state in rep.alarms.values():
+            self._board.put(Alarm(state.code, state.raised_at_ms, state.message, state.level,
+                                  state.severity))
+        nd = rep.alarms.get(AlarmCode.NO_INSULIN)
+        if nd is not None:
+            # Escalation carries on from the recorded level: nothing is recorded again.
+            self._nd_level, self._nd_level_at = nd.level, nd.raised_at_ms
+        for lost in rep.unexecuted:
+            if not lost.reported:
+                self._report_unexecuted(lost)
         interrupted: int | None = None
         undelivered_u = 0.0
         if rep.open_bolus is not None:
@@ -485,18 +582,15 @@ class Pump:
             # restart is cancelled, not resumed; scheduled basal takes over.
             temp_cancelled = True
             self._record("temp_basal_end", {"reason": "interrupted"})
-            if rep.open_temp.get("radio") and rep.open_temp.get("withholds"):
+            if rep.open_temp.radio and rep.open_temp.withholds:
                 self._gate.withholding.close(now)
             self._raise_alarm(AlarmCode.TEMP_BASAL_CANCELLED,
                               "temp basal running at restart was cancelled")
         if rep.suspend is not None:
             s = rep.suspend
-            s_origin = (Origin(s.get("source")) if s.get("source") in Origin._value2member_map_
-                        else Origin.BUTTONS)
-            resume_at = s.get("resume_at_device_ms")
-            self._suspend = _Suspend(s_origin, str(s.get("reason", "")), bool(s.get("radio")),
-                                     int(s.get("since_ms", now)),
-                                     int(resume_at) if isinstance(resume_at, int) else None)
+            self._suspend = _Suspend(Origin(s.origin) if s.origin in Origin._value2member_map_
+                                     else Origin.BUTTONS, s.reason, s.radio, s.since_ms,
+                                     s.resume_at_ms)
             if self._suspend.resume_at_ms is not None:
                 self._arm_radio_resume()
         self._last_key_ms = now
@@ -505,24 +599,43 @@ class Pump:
         self._arm_segment_timer()
         self._arm_no_delivery()
         self._arm_auto_off()
-        self._timers["battery"] = self._clock.schedule_in(MS_PER_HOUR, self._on_battery_tick,
-                                                          label="pump battery")
+        self._timers["battery"] = self._clock.schedule_in(
+            MS_PER_HOUR, lambda: self._guarded(self._on_battery_tick), label="pump battery")
         return BootReport(True, rep.records, has_log, interrupted, undelivered_u, temp_cancelled)
+
+    def _report_unexecuted(self, lost: Unexecuted) -> None:
+        """A dose command accepted before the pump stopped, whose effect never started."""
+        amount = (lost.payload.get("amount_u") if isinstance(lost.payload, dict)
+                  and lost.type_name in ("BolusCommand", "RemoteBolusCommand") else None)
+        requested_u = float(amount) if is_finite_number(amount) else None  # type: ignore[arg-type]
+        self._record("recovery", {
+            "interrupted_bolus_id": None, "not_executed_command_seq": lost.seq,
+            "src": lost.src, "type": lost.type_name, "command_id": lost.command_id,
+            "requested_u": requested_u, "delivered_u": 0.0 if requested_u is not None else None,
+            "undelivered_u": requested_u,
+        })
+        cid = f" (id {lost.command_id})" if lost.command_id is not None else ""
+        self._raise_alarm(AlarmCode.COMMAND_NOT_EXECUTED,
+                          f"{lost.type_name} from {lost.src}{cid} was accepted but the pump "
+                          "stopped before it took effect: NOT carried out")
 
     # ================================================================ history
 
     def _record(self, kind: str, data: Mapping[str, JSONValue]) -> HistoryRecord:
-        if self.phase is not PumpPhase.RUNNING:
+        if self.phase is not PumpPhase.RUNNING and self.phase is not PumpPhase.BOOTING:
             raise _Halt()
         try:
             return self._history.append(kind, data, device_time_ms=self._clock.now_ms,
                                         clock_ms=self.user_clock_ms)
-        except HistoryError as exc:
-            self._halt(str(exc))
+        except Exception as exc:
+            # Whatever the reason (a full disk, a closed store, a value the history
+            # refuses), an event that cannot be recorded must not take effect, and
+            # nothing later can be recorded either: stop delivering, loudly.
+            self._halt(f"{kind} record not written: {show(str(exc), 200)}")
             raise _Halt() from exc
 
-    def _halt(self, why: str) -> None:
-        """An append failed: stop all delivery without writing (nothing can be written)."""
+    def _halt(self, why: str, code: AlarmCode = AlarmCode.HISTORY_FAILURE) -> None:
+        """Stop all delivery without writing (nothing can be, or may be, written)."""
         self.phase = PumpPhase.HALTED
         now = self._clock.now_ms
         for ev in (self._bolus.event if self._bolus else None,
@@ -532,17 +645,27 @@ class Pump:
                 self._clock.cancel(ev)
         self._bolus = None
         self._basal_rate_mu = 0
-        self._board.put(Alarm(AlarmCode.HISTORY_FAILURE, now, why, severity=Severity.ALARM))
-        self._annunciate(AnnunciationReason.ALARM, Sound.SIREN,
-                         ALARM_INFO[AlarmCode.HISTORY_FAILURE].text,
-                         alarm=AlarmCode.HISTORY_FAILURE)
+        self._board.put(Alarm(code, now, why, severity=Severity.ALARM))
+        self._annunciate(AnnunciationReason.ALARM, Sound.SIREN, ALARM_INFO[code].text,
+                         alarm=code)
 
-    def _guarded(self, action: Callable[[], None]) -> None:
-        """Run a timer or input handler; a failed append has already halted the pump."""
+    def _fault(self, where: str, exc: Exception) -> None:
+        """An unforeseen error inside the pump: its state may be half-changed, so stop."""
+        if self.phase is PumpPhase.RUNNING or self.phase is PumpPhase.BOOTING:
+            self._halt(f"unexpected {type(exc).__name__} in {where}: {show(str(exc), 160)}",
+                       AlarmCode.INTERNAL_ERROR)
+
+    def _guarded(self, action: Callable[[], None], where: str = "a timer") -> None:
+        """Run a timer or input handler; a failed append has already halted the pump,
+        and anything unforeseen halts it here (it never escapes into the clock loop)."""
         if self.phase is not PumpPhase.RUNNING:
             return
-        with contextlib.suppress(_Halt):
+        try:
             action()
+        except _Halt:
+            pass
+        except Exception as exc:
+            self._fault(where, exc)
 
     # ================================================================ observers
 
@@ -565,19 +688,38 @@ class Pump:
 
     def status(self, sender: str | None = None, *, in_reply_to: str = "status",
                command_id: int | None = None) -> StatusReport:
-        """A snapshot; ``last_command_*`` are those of ``sender`` (secure mode)."""
+        """A snapshot; ``last_command_*`` are those of ``sender`` (secure mode).
+
+        A pump that is not running delivers nothing and says so (``suspended``);
+        one that could not rebuild its state from its history reports
+        ``state_known=False`` and NaN for what it cannot vouch for.
+        """
         now = self._clock.now_ms
-        b = self._bolus
+        try:
+            head = self._history.head
+        except Exception:  # an unreadable store: the status still answers
+            head = None
+        seq = head.seq if head is not None else 0
+        alarms = tuple(a.code.value for a in self._board.active)
+        if not self._state_rebuilt:
+            nan = math.nan
+            return StatusReport(
+                in_reply_to=in_reply_to, command_id=command_id, device_time_ms=now,
+                clock_ms=self.user_clock_ms, suspended=True, bolus_in_progress=False,
+                bolus_requested_u=nan, bolus_delivered_u=nan, scheduled_basal_u_per_h=nan,
+                reservoir_u=nan, battery_pct=round(self._battery_pct, 2), iob_u=nan,
+                active_alarms=alarms, history_seq=seq, state_known=False)
+        running = self.phase is PumpPhase.RUNNING
+        b = self._bolus if running else None
         temp_rate: float | None = None
         remaining = 0
-        if self._temp is not None and self._suspend is None:
+        if running and self._temp is not None and self._suspend is None:
             temp_rate = self._temp_rate_mu(self._temp) / 1000
             remaining = max(0, math.ceil((self._temp.end_ms - now) / MS_PER_MINUTE))
         last = self._last_accepted.get(sender) if sender is not None else None
-        head = self._history.head
         return StatusReport(
             in_reply_to=in_reply_to, command_id=command_id, device_time_ms=now,
-            clock_ms=self.user_clock_ms, suspended=self._suspend is not None,
+            clock_ms=self.user_clock_ms, suspended=self._suspend is not None or not running,
             bolus_in_progress=b is not None,
             bolus_requested_u=b.requested_mu / 1000 if b else 0.0,
             bolus_delivered_u=b.delivered_mu / 1000 if b else 0.0,
@@ -585,10 +727,10 @@ class Pump:
             temp_basal_u_per_h=temp_rate, temp_basal_remaining_min=remaining,
             reservoir_u=self._reservoir_mu / 1000, battery_pct=round(self._battery_pct, 2),
             iob_u=round(self.active_insulin_u(), 3),
-            active_alarms=tuple(a.code.value for a in self._board.active),
+            active_alarms=alarms,
             last_command_id=last[0] if last else None,
             last_command_outcome=last[1] if last else None,
-            history_seq=head.seq if head is not None else 0,
+            history_seq=seq,
         )
 
     def active_insulin_u(self) -> float:
@@ -648,7 +790,7 @@ class Pump:
         stop = self._board.stopping()
         return GateView(self._clock.now_ms, self._suspend is not None, self._bolus is not None,
                         stop.code.value if stop else None, self._reservoir_mu,
-                        self._scheduled_rate_mu())
+                        self._scheduled_rate_mu(), self._minute_of_day())
 
     # ================================================================ basal engine
 
@@ -724,6 +866,11 @@ class Pump:
     def _deliver_stroke(self, what: str, origin: Origin, bolus: _Bolus | None) -> bool:
         """One stroke through gate, history and motor; False if it did not go out."""
         now = self._clock.now_ms
+        # The stroke's battery cost first: a cell that dies now raises BATTERY_OUT,
+        # which ends the bolus and stops basal, and then no stroke may go out.
+        self._drain(BATTERY_PCT_PER_STROKE)
+        if self._board.stopping() is not None or (bolus is not None and self._bolus is not bolus):
+            return False
         if self._reservoir_mu < STROKE_MU:
             self._raise_alarm(AlarmCode.EMPTY_RESERVOIR, "reservoir empty: delivery stopped")
             return False
@@ -735,7 +882,6 @@ class Pump:
         delivered_after = (bolus.delivered_mu + STROKE_MU) / 1000 if bolus is not None else None
         self._record("stroke", {"what": what, "bolus_id": bolus_id, "amount_u": STROKE_U,
                                 "bolus_delivered_u": delivered_after, "origin": origin.value})
-        self._drain(BATTERY_PCT_PER_STROKE)
         ok = self._motor.push(STROKE_U, source=StrokeSource(what, origin.value, bolus_id))
         if not ok:
             self._record("stroke_failed", {"what": what, "bolus_id": bolus_id,
@@ -774,20 +920,25 @@ class Pump:
         return self._gate.check_bolus(req, self._view(), self._settings)
 
     def _start_bolus(self, req: BolusRequest, kind: BolusKind,
-                     wizard: dict[str, JSONValue] | None = None) -> int:
+                     wizard: dict[str, JSONValue] | None = None,
+                     command_seq: int | None = None) -> int:
         now = self._clock.now_ms
         bid = self._next_bolus_id
-        self._next_bolus_id += 1
         self._record("bolus_start", {
             "bolus_id": bid, "kind": kind.value, "source": req.origin.value,
             "requested_u": req.total_mu / 1000, "normal_u": req.normal_mu / 1000,
             "square_u": req.square_mu / 1000,
             "square_duration_min": req.square_duration_ms // MS_PER_MINUTE, "wizard": wizard,
+            **_cause(command_seq),
         })
+        self._next_bolus_id += 1
         b = _Bolus(bid, kind, req.origin, req.normal_mu, req.square_mu, req.square_duration_ms,
                    now)
         self._bolus = b
-        loud = req.origin.from_air
+        # Legacy-faithful: the x23 announces every bolus the same way, whoever started
+        # it (docs/pump.md, "Annunciations"); secure mode also vibrates for one from
+        # the air so the person notices a bolus they did not start.
+        loud = req.origin.from_air and self.mode is ProtocolMode.SECURE
         self._annunciate(AnnunciationReason.BOLUS_STARTED,
                          Sound.BEEP_AND_VIBRATE if loud else Sound.BEEP,
                          f"BOLUS {req.total_mu / 1000:.3f} U STARTED ({req.origin.value})",
@@ -828,12 +979,13 @@ class Pump:
         else:
             self._end_bolus("completed")
 
-    def _end_bolus(self, reason: str) -> None:
+    def _end_bolus(self, reason: str, command_seq: int | None = None) -> None:
         b = self._bolus
         if b is None:
             return
         self._record("bolus_end", {"bolus_id": b.bolus_id, "requested_u": b.requested_mu / 1000,
-                                   "delivered_u": b.delivered_mu / 1000, "reason": reason})
+                                   "delivered_u": b.delivered_mu / 1000, "reason": reason,
+                                   **_cause(command_seq)})
         if b.event is not None:
             self._clock.cancel(b.event)
         self._bolus = None
@@ -850,16 +1002,19 @@ class Pump:
 
     # ================================================================ temp basal
 
-    def _start_temp(self, req: TempBasalRequest) -> None:
+    def _start_temp(self, req: TempBasalRequest, command_seq: int | None = None) -> None:
         now = self._clock.now_ms
         if self._temp is not None:
             self._end_temp("cancelled")
         radio = req.origin.from_air
-        withholds = req.withholds(pattern_rates_mu(self._settings))
+        # The same rule the gate applied: below 1/4 of the schedule at any time it runs.
+        withholds = req.withholds(scheduled_rates_mu_between(
+            self._settings, self._minute_of_day(), req.duration_ms))
         self._record("temp_basal_start", {
             "rate_u_per_h": req.rate_mu_per_h / 1000 if req.rate_mu_per_h is not None else None,
             "percent": req.percent, "duration_min": req.duration_ms // MS_PER_MINUTE,
             "source": req.origin.value, "radio": radio, "withholds": withholds,
+            **_cause(command_seq),
         })
         temp = _Temp(req.rate_mu_per_h, req.percent, now, now + req.duration_ms, req.origin,
                      withholds)
@@ -876,11 +1031,11 @@ class Pump:
             self._temp.event = None
             self._end_temp("completed")
 
-    def _end_temp(self, reason: str) -> None:
+    def _end_temp(self, reason: str, command_seq: int | None = None) -> None:
         temp = self._temp
         if temp is None:
             return
-        self._record("temp_basal_end", {"reason": reason})
+        self._record("temp_basal_end", {"reason": reason, **_cause(command_seq)})
         if temp.event is not None:
             self._clock.cancel(temp.event)
         if temp.origin.from_air and temp.withholds:
@@ -890,11 +1045,21 @@ class Pump:
 
     # ================================================================ suspend
 
-    def _do_suspend(self, origin: Origin, reason: str, resume_at: int | None = None) -> None:
+    def _do_suspend(self, origin: Origin, reason: str, resume_at: int | None = None,
+                    command_seq: int | None = None) -> None:
         now = self._clock.now_ms
         radio = origin.from_air
         self._record("suspend", {"source": origin.value, "reason": reason, "radio": radio,
-                                 "resume_at_device_ms": resume_at})
+                                 "resume_at_device_ms": resume_at, **_cause(command_seq)})
+        old = self._suspend
+        if old is not None:
+            # A suspend from the keys taking over one from the air: the person's
+            # intent now holds delivery, so the automatic resume is cancelled and the
+            # radio-withholding episode ends here.
+            if old.event is not None:
+                self._clock.cancel(old.event)
+            if old.radio:
+                self._gate.withholding.close(now)
         self._end_bolus("suspended")
         self._end_temp("suspended")
         self._suspend = _Suspend(origin, reason, radio, now, resume_at)
@@ -923,11 +1088,12 @@ class Pump:
                           f"{self._settings.max_radio_withhold_min} min: delivery resumed")
         self._do_resume(Origin.LIMIT, "withhold_limit")
 
-    def _do_resume(self, origin: Origin, reason: str) -> None:
+    def _do_resume(self, origin: Origin, reason: str, command_seq: int | None = None) -> None:
         s = self._suspend
         if s is None:
             return
-        self._record("resume", {"source": origin.value, "reason": reason})
+        self._record("resume", {"source": origin.value, "reason": reason,
+                                **_cause(command_seq)})
         if s.event is not None:
             self._clock.cancel(s.event)
         if s.radio:
@@ -968,28 +1134,54 @@ class Pump:
     # ---------------------------------------------------------------- timers
 
     def _arm_no_delivery(self) -> None:
+        """Schedule the next low-delivery check: every LOW_DELIVERY_CHECK_MS, and exactly
+        when a period without any stroke ends or the next escalation is due."""
         if not self._gate.on(Rule.NO_DELIVERY_ALARM):
             return
         old = self._timers.pop("no_delivery", None)
         if old is not None:
             self._clock.cancel(old)
-        self._nd_anchor = self._last_stroke_ms
+        now = self._clock.now_ms
         period = self._settings.no_delivery_alarm_min * MS_PER_MINUTE
-        at = max(self._clock.now_ms, self._nd_anchor + period * (self._nd_level + 1))
+        at = (now // LOW_DELIVERY_CHECK_MS + 1) * LOW_DELIVERY_CHECK_MS
+        exact = (max(self._last_stroke_ms, self._observed_since) if self._nd_level == 0
+                 else self._nd_level_at) + period
+        if now < exact < at:
+            at = exact
         self._timers["no_delivery"] = self._clock.schedule_at(
-            at, lambda: self._guarded(self._on_no_delivery_check), label="pump no-delivery check")
+            at, lambda: self._guarded(self._on_no_delivery_check), label="pump low-delivery check")
+
+    def _low_delivery(self, now: int, period: int) -> tuple[bool, int, int]:
+        """(too low?, delivered mU, scheduled mU) over the last ``period`` ms.
+
+        Low means no stroke at all, or less than 1/LOW_DELIVERY_DIVISOR of what the
+        active pattern schedules over the same time (user clock as set now).  Every
+        stroke counts, boluses included.  Not judged before the pump's record covers
+        a whole period."""
+        if now - period < self._observed_since:
+            return False, 0, 0
+        delivered = self._gate.strokes.delivered_mu_since(now - period, now)
+        user_now = self.user_clock_ms
+        scheduled = scheduled_mu_between(self._settings, user_now - period, user_now)
+        low = delivered == 0 or delivered * LOW_DELIVERY_DIVISOR < scheduled
+        return low, delivered, scheduled
 
     def _on_no_delivery_check(self) -> None:
         self._timers.pop("no_delivery", None)
         now = self._clock.now_ms
         period = self._settings.no_delivery_alarm_min * MS_PER_MINUTE
-        if self._last_stroke_ms != self._nd_anchor:
+        low, delivered, scheduled = self._low_delivery(now, period)
+        if not low:
             self._nd_level = 0
-        elif now >= self._nd_anchor + period * (self._nd_level + 1):
+        elif self._nd_level == 0 or now >= self._nd_level_at + period:
             self._nd_level += 1
-            minutes = (now - self._last_stroke_ms) // MS_PER_MINUTE
-            self._raise_alarm(AlarmCode.NO_INSULIN, f"no insulin delivered for {minutes} min",
-                              level=self._nd_level)
+            self._nd_level_at = now
+            minutes = period // MS_PER_MINUTE
+            share = f" ({100 * delivered // scheduled} % of the {scheduled / 1000:.3f} U " \
+                    "scheduled)" if scheduled else ""
+            self._raise_alarm(AlarmCode.NO_INSULIN,
+                              f"{delivered / 1000:.3f} U delivered in the last {minutes} min"
+                              f"{share}", level=self._nd_level)
         self._arm_no_delivery()
 
     def _arm_auto_off(self) -> None:
@@ -1036,7 +1228,7 @@ class Pump:
         """Change one setting (validated; SettingsError propagates) and record it first."""
         canonical = canonical_setting_name(name)
         if canonical is None:
-            raise SettingsError(f"unknown setting {name!r}", field=str(name))
+            raise SettingsError(f"unknown setting {show(name)}", field=show(name))
         new = with_setting(self._settings, canonical, value)
         self._record("setting_change", {
             "setting": canonical, "old": setting_value(self._settings, canonical),
@@ -1067,6 +1259,10 @@ class Pump:
         self._settings = new
 
     def _set_clock(self, new_clock_ms: int, source: str) -> None:
+        problem = _check_user_clock(new_clock_ms)
+        if problem:  # callers check first; this keeps the invariant whatever the path
+            raise SettingsError(problem, field="clock_ms",
+                                allowed="2000-01-01 to 2100-01-01 UTC")
         self._record("clock_set", {"old_clock_ms": self.user_clock_ms,
                                    "new_clock_ms": new_clock_ms, "source": source})
         self._clock_offset_ms = new_clock_ms - self._clock.now_ms
@@ -1081,17 +1277,22 @@ class Pump:
         self._pending = None
         if not accept:
             self._record("change_rejected", {"setting": p.setting, "src": p.src,
-                                             "command_seq": p.command_seq})
+                                             "command_seq": p.command_seq,
+                                             "reason": "rejected_on_keys"})
             return "change rejected"
         extra: dict[str, JSONValue] = {"requested_by": p.src, "confirmed_by": "keys",
                                        "command_seq": p.command_seq}
-        if p.setting == "clock":
-            assert isinstance(p.value, int)
-            self._set_clock(p.value, f"clinician:{p.src} confirmed on keys")
-            return "clock set"
         try:
+            if p.setting == "clock":
+                self._set_clock(p.value, f"clinician:{p.src} confirmed on keys")  # type: ignore[arg-type]
+                return "clock set"
             self._apply_setting(p.setting, p.value, "clinician", extra)
         except SettingsError as exc:
+            # Valid when proposed, invalid now (another setting changed meanwhile):
+            # accepted on the keys but not applied, and the history says so.
+            self._record("change_rejected", {"setting": p.setting, "src": p.src,
+                                             "command_seq": p.command_seq, "reason": "invalid",
+                                             "detail": safe_text(str(exc))})
             return f"not applied: {exc}"
         return "setting changed"
 
@@ -1129,8 +1330,14 @@ class Pump:
             "rule": decision.rule.value if decision.rule else None, "detail": decision.detail})
 
     def _key_suspend(self) -> None:
-        if self._suspend is None:
+        s = self._suspend
+        if s is None:
             self._do_suspend(Origin.BUTTONS, "keys")
+        elif s.radio or s.resume_at_ms is not None:
+            # Take over a suspend from the air (or one with an automatic resume): the
+            # person wants delivery held until they resume it themselves.
+            self._do_suspend(Origin.BUTTONS, "keys (takes over the suspend from "
+                             f"{s.origin.value})")
 
     def _key_resume(self) -> None:
         self._do_resume(Origin.BUTTONS, "keys")
@@ -1149,8 +1356,13 @@ class Pump:
             return str(exc)
         return None
 
-    def _key_set_clock(self, clock_ms: int) -> None:
+    def _key_set_clock(self, clock_ms: int) -> str | None:
+        """Set the clock from the keys; returns an error text or None."""
+        problem = _check_user_clock(clock_ms)
+        if problem:
+            return problem
         self._set_clock(clock_ms, "keys")
+        return None
 
     def _new_pairing_code(self) -> str:
         return f"{int(self._rng.integers(0, 1_000_000)):06d}"
@@ -1205,6 +1417,8 @@ class Pump:
                 top.key(k, self._stack)
         except _Halt:
             pass
+        except Exception as exc:  # never let an unforeseen error leave the pump half-changed
+            self._fault(f"the {k.value} key", exc)
         return self.screen
 
     def _alarm_key(self, k: Key) -> None:
@@ -1227,31 +1441,104 @@ class Pump:
     def _reply(self, dst: str, response: Response) -> None:
         self._link.send(self.address, dst, response)
 
+    def _head_seq(self) -> int:
+        head = self._history.head
+        return head.seq if head is not None else 0
+
     def _on_envelope(self, env: Envelope) -> None:
         if self.phase is PumpPhase.STOPPED:
             return
         if self.phase is not PumpPhase.RUNNING:
-            self._answer_unusable(env)
+            # Nothing can be written: answer what the mode's rules allow, never crash
+            # (a pump that can record nothing can only stay silent on an error).
+            with contextlib.suppress(Exception):
+                self._answer_unusable(env)
             return
         try:
             self._drain(BATTERY_PCT_PER_MESSAGE)
+        except _Halt:
+            return
+        before = self._head_seq()
+        try:
             if self.mode is ProtocolMode.LEGACY:
                 self._legacy(env)
             else:
                 self._secure(env)
         except _Halt:
             pass
+        except Exception as exc:
+            self._unforeseen(env, before, exc)
+
+    def _unforeseen(self, env: Envelope, before: int, exc: Exception) -> None:
+        """An error no check foresaw while handling ``env``.
+
+        If nothing had been recorded yet, nothing had taken effect either (every
+        effect is recorded first): the message is refused MALFORMED, recorded, and
+        the pump carries on.  If something had been recorded, the state may be
+        half-changed: the pump halts (delivery stopped, alarm)."""
+        if self.phase is not PumpPhase.RUNNING:
+            return
+        if self._head_seq() != before:
+            self._fault(f"handling {_type_name(env.message)} from {show(env.src)}", exc)
+            return
+        try:
+            self._refuse(env, NakReason.MALFORMED,
+                         f"the pump could not handle this {_type_name(env.message)} "
+                         f"({type(exc).__name__}): nothing was done")
+        except _Halt:
+            pass
+        except Exception as again:  # even the refusal failed: stop rather than guess
+            self._fault(f"refusing {_type_name(env.message)}", again)
 
     def _answer_unusable(self, env: Envelope) -> None:
-        """History unverified or unwritable: status only; everything else refused (unrecorded)."""
+        """History unusable (unverified, unwritable): nothing is recorded, nothing delivered.
+
+        The mode's rules still decide who hears an answer: a legacy radio must be
+        woken (a wake-up is answered, not recorded) and peripherals must be linked;
+        a secure pump answers only paired senders, and status only to the roles
+        that may read it.  Status says ``state_known=False`` when the state was not
+        rebuilt; everything else is refused ``HISTORY_UNVERIFIED``."""
         msg = env.message
+        src = env.src
+        now = self._clock.now_ms
+        cid = self._response_cid(msg)
+        refusal = Nak(_type_name(msg), cid, reason=NakReason.HISTORY_UNVERIFIED,
+                      detail="history unusable: no delivery (see the pump's screen)")
+        if self.mode is ProtocolMode.LEGACY:
+            if isinstance(msg, WakeupCommand):
+                minutes = msg.duration_min
+                lo, hi = WAKEUP_RANGE_MIN
+                if isinstance(minutes, bool) or not isinstance(minutes, int) \
+                        or not lo <= minutes <= hi:
+                    self._reply(src, Nak(_type_name(msg), None, reason=NakReason.MALFORMED,
+                                         detail=f"duration_min must be {lo}–{hi} min"))
+                    return
+                self._radio_awake_until = max(self._radio_awake_until,
+                                              now + minutes * MS_PER_MINUTE)
+                self._reply(src, Ack(_type_name(msg), None,
+                                     outcome=f"radio awake for {minutes} min (not recorded)"))
+                return
+            if isinstance(msg, PERIPHERAL_TYPES):
+                if self._legacy_linked(env) and not isinstance(
+                        msg, RemoteBolusCommand | RemoteSuspendCommand):
+                    self._reply(src, refusal)  # the remote link is one-way: never answered
+                return
+            if now > self._radio_awake_until:
+                return  # asleep: not heard
+        else:
+            role = self._settings.role_of(src) if isinstance(src, str) else None
+            if role is None:
+                self._reply(src, Nak(_type_name(msg), cid, reason=NakReason.NOT_AUTHORIZED,
+                                     detail="sender is not paired with this pump"))
+                return
+            if isinstance(msg, ReadStatusCommand) and not role_may_send(role, ReadStatusCommand):
+                self._reply(src, Nak(_type_name(msg), cid, reason=NakReason.NOT_AUTHORIZED,
+                                     detail=f"role {role.value} may not send ReadStatusCommand"))
+                return
         if isinstance(msg, ReadStatusCommand):
-            self._reply(env.src, self.status(env.src, in_reply_to=msg.type_name,
-                                             command_id=_cid_or_none(msg)))
-        elif isinstance(msg, (Command, PERIPHERAL_TYPES)):
-            self._reply(env.src, Nak(type(msg).__name__, _cid_or_none(msg),
-                                     reason=NakReason.HISTORY_UNVERIFIED,
-                                     detail="history not verified: no delivery"))
+            self._reply(src, self.status(src, in_reply_to=msg.type_name, command_id=cid))
+        else:
+            self._reply(src, refusal)
 
     # ---------------------------------------------------------------- command records
 
@@ -1260,38 +1547,54 @@ class Pump:
                         replay_of: int | None = None) -> int:
         msg = env.message
         cid = getattr(msg, "command_id", None)
+        src = env.src
         rec = self._record("command", {
-            "src": env.src, "type": type(msg).__name__,
+            "src": safe_text(src, 64) if isinstance(src, str) else show(src),
+            "type": _type_name(msg),
             "command_id": cid if (isinstance(cid, int) and not isinstance(cid, bool)
-                                  and 0 <= cid < 2**53) else None,
+                                  and 0 <= cid <= SAFE_INT) else None,
             "payload": _payload(msg), "outcome": "accepted" if accepted else "rejected",
-            "reason": reason.value if reason is not None else None, "detail": detail,
+            "reason": reason.value if reason is not None else None,
+            "detail": safe_text(detail),
             "ack_outcome": ack_outcome if accepted else None, "tracked": tracked,
-            "replay_of": replay_of, "authenticated": env.authenticated,
+            "replay_of": replay_of, "authenticated": env.authenticated is True,
         })
         return rec.seq
 
     def _refuse(self, env: Envelope, reason: NakReason, detail: str, *, reply: bool = True,
                 tracked: bool = False) -> None:
+        detail = safe_text(detail)
         seq = self._record_command(env, accepted=False, reason=reason, detail=detail,
                                    tracked=tracked)
         cid = self._response_cid(env.message)
         if tracked:
             self._remember(env, False, reason, detail, "", seq)
         if reply:
-            self._reply(env.src, Nak(type(env.message).__name__, cid, reason=reason,
+            self._reply(env.src, Nak(_type_name(env.message), cid, reason=reason,
                                      detail=detail, history_seq=seq))
 
-    def _accept(self, env: Envelope, outcome: str = "accepted", *, reply: bool = True,
-                tracked: bool = False) -> int:
+    def _accept(self, env: Envelope, outcome: str = "accepted", *, reply: bool = True) -> int:
+        """Accept a request that changes no delivery (reads, wake-ups, key presses)."""
+        seq = self._record_command(env, accepted=True, reason=None, detail=outcome,
+                                   ack_outcome=outcome)
+        if reply:
+            self._send_ack(env, outcome, True, seq)
+        return seq
+
+    def _carry_out(self, env: Envelope, outcome: str, act: Callable[[int], object], *,
+                   reply: bool, tracked: bool) -> None:
+        """Accept a dose command and start its effect.
+
+        The ``command`` record comes first; the effect's first record carries its
+        ``command_seq``, so a restart between the two finds the command without
+        effect and reports it as not executed (recovery).  The command is
+        remembered as accepted, and acknowledged, only once its effect began."""
         seq = self._record_command(env, accepted=True, reason=None, detail=outcome,
                                    ack_outcome=outcome, tracked=tracked)
+        act(seq)
         if tracked:
             self._remember(env, True, None, outcome, outcome, seq)
-        if reply:
-            self._reply(env.src, Ack(type(env.message).__name__, self._response_cid(env.message),
-                                     outcome=outcome, history_seq=seq))
-        return seq
+        self._send_ack(env, outcome, reply, seq)
 
     def _response_cid(self, msg: object) -> int | None:
         # Legacy MiniMed frames carry no command id; answers carry none either.
@@ -1302,11 +1605,13 @@ class Pump:
         cid = getattr(env.message, "command_id", None)
         assert isinstance(cid, int)
         table = self._idem.setdefault(env.src, OrderedDict())
-        table[cid] = IdemEntry(type(env.message).__name__, _payload(env.message), accepted,
+        table[cid] = IdemEntry(_type_name(env.message), _payload(env.message), accepted,
                                reason.value if reason else None, detail, ack_outcome or "accepted",
                                seq)
+        table.move_to_end(cid)
         while len(table) > IDS_PER_SENDER:
             table.popitem(last=False)
+        self._high_water[env.src] = max(self._high_water.get(env.src, -1), cid)
         if accepted:
             self._last_accepted[env.src] = (cid, ack_outcome or "accepted")
 
@@ -1324,7 +1629,8 @@ class Pump:
             minutes = msg.duration_min
             lo, hi = WAKEUP_RANGE_MIN
             if isinstance(minutes, bool) or not isinstance(minutes, int) or not lo <= minutes <= hi:
-                self._refuse(env, NakReason.MALFORMED, f"duration_min must be {lo}–{hi} min")
+                self._refuse(env, NakReason.MALFORMED,
+                             f"duration_min {show(minutes)} is not {lo}–{hi} min")
                 return
             self._accept(env, f"radio awake for {minutes} min")
             self._drain(BATTERY_PCT_PER_AWAKE_MIN * minutes)
@@ -1334,29 +1640,37 @@ class Pump:
             return  # the radio is asleep: nothing was heard, nothing is recorded
         self._dispatch(env, Origin.RADIO)
 
-    def _legacy_peripheral(self, env: Envelope) -> None:
-        msg = env.message
+    def _legacy_linked(self, env: Envelope) -> bool:
+        """Is a peripheral message from a sensor, meter or remote this pump is linked to?"""
+        msg, s = env.message, self._settings
         kind = address_kind(env.src)
         dev_id = env.src.partition(":")[2]
-        s = self._settings
         if isinstance(msg, SensorReading | SensorBackfill):
-            if not (s.sensor_enabled and kind == "cgm" and dev_id == s.sensor_id):
+            return s.sensor_enabled and kind == "cgm" and dev_id == s.sensor_id
+        if isinstance(msg, MeterReading):
+            return kind == "meter" and dev_id in s.meter_ids
+        return s.remote_enabled and kind == "remote" and dev_id in s.remote_ids
+
+    def _legacy_peripheral(self, env: Envelope) -> None:
+        msg = env.message
+        if isinstance(msg, SensorReading | SensorBackfill):
+            if not self._legacy_linked(env):
                 self._refuse(env, NakReason.NOT_AUTHORIZED, "not this pump's sensor: ignored",
                              reply=False)
                 return
             self._sensor_message(env)
         elif isinstance(msg, MeterReading):
-            if not (kind == "meter" and dev_id in s.meter_ids):
+            if not self._legacy_linked(env):
                 self._refuse(env, NakReason.NOT_AUTHORIZED, "meter id not linked: ignored",
                              reply=False)
                 return
             self._meter_message(env)
         else:  # remote: one-way in legacy, no answer is ever sent
-            if not s.remote_enabled:
+            if not self._settings.remote_enabled:
                 self._refuse(env, NakReason.REMOTE_DISABLED, "remote option is off: ignored",
                              reply=False)
                 return
-            if not (kind == "remote" and dev_id in s.remote_ids):
+            if not self._legacy_linked(env):
                 self._refuse(env, NakReason.NOT_AUTHORIZED, "remote id not registered: ignored",
                              reply=False)
                 return
@@ -1366,21 +1680,21 @@ class Pump:
 
     def _secure(self, env: Envelope) -> None:
         msg = env.message
-        role = self._settings.role_of(env.src)
+        role = self._settings.role_of(env.src) if isinstance(env.src, str) else None
         if role is None:
             self._refuse(env, NakReason.NOT_AUTHORIZED, "sender is not paired with this pump")
             return
         mtype = type(msg)
         if mtype in SECURE_NEVER:
             self._refuse(env, NakReason.NOT_IN_MODE,
-                         f"{mtype.__name__} is not accepted by a secure pump")
+                         f"{_type_name(msg)} is not accepted by a secure pump")
             return
         if mtype not in KNOWN_TYPES:
-            self._refuse(env, NakReason.UNKNOWN_MESSAGE, f"unknown message {mtype.__name__}")
+            self._refuse(env, NakReason.UNKNOWN_MESSAGE, f"unknown message {_type_name(msg)}")
             return
         if not role_may_send(role, mtype):
             self._refuse(env, NakReason.NOT_AUTHORIZED,
-                         f"role {role.value} may not send {mtype.__name__}")
+                         f"role {role.value} may not send {_type_name(msg)}")
             return
         if mtype in (SensorReading, SensorBackfill):
             self._sensor_message(env)
@@ -1390,27 +1704,38 @@ class Pump:
             return
         if mtype in DOSE_COMMANDS:
             cid = getattr(msg, "command_id", None)
-            if isinstance(cid, bool) or not isinstance(cid, int) or not 0 <= cid < 2**53:
+            if isinstance(cid, bool) or not isinstance(cid, int) or not 0 <= cid <= SAFE_INT:
                 self._refuse(env, NakReason.MALFORMED,
-                             "command_id is required on dose commands (an integer 0 ≤ id < 2^53)")
+                             "command_id is required on dose commands (an integer "
+                             "0 ≤ id < 2^53)")
                 return
             table = self._idem.get(env.src)
             entry = table.get(cid) if table is not None else None
             if entry is not None:
                 self._replay(env, entry)
                 return
+            high = self._high_water.get(env.src)
+            if high is not None and cid <= high:
+                # Not remembered, yet not new: an old duplicate whose record was
+                # forgotten, or a sender reusing ids.  Refused (and not remembered),
+                # so it can never run a second time (docs/pump.md, "Idempotent dose
+                # commands").
+                self._refuse(env, NakReason.STALE_COMMAND_ID,
+                             f"command id {cid} is not above this sender's last id {high} "
+                             "and is not remembered: ids must increase")
+                return
         origin = Origin.REMOTE if role is Role.REMOTE else Origin.APP
         self._dispatch(env, origin, tracked=mtype in DOSE_COMMANDS)
 
     def _replay(self, env: Envelope, entry: IdemEntry) -> None:
         msg = env.message
-        if entry.type_name != type(msg).__name__ or entry.payload != _payload(msg):
+        if entry.type_name != _type_name(msg) or entry.payload != _payload(msg):
             self._refuse(env, NakReason.DUPLICATE_ID_MISMATCH,
                          f"command id already used (history record {entry.seq}) for a different "
                          "command")
             return
-        self._record_command(env, accepted=entry.accepted,
-                             reason=NakReason(entry.reason) if entry.reason else None,
+        reason = NakReason(entry.reason) if entry.reason else None
+        self._record_command(env, accepted=entry.accepted, reason=reason,
                              detail=f"replay of record {entry.seq}: nothing done again",
                              ack_outcome=entry.ack_outcome, replay_of=entry.seq)
         cid = _cid_or_none(msg)
@@ -1419,8 +1744,7 @@ class Pump:
                                      replayed=True, history_seq=entry.seq))
         else:
             self._reply(env.src, Nak(entry.type_name, cid,
-                                     reason=NakReason(entry.reason) if entry.reason
-                                     else NakReason.MALFORMED,
+                                     reason=reason if reason is not None else NakReason.MALFORMED,
                                      detail=entry.detail, replayed=True, history_seq=entry.seq))
 
     # ---------------------------------------------------------------- peripherals
@@ -1432,6 +1756,10 @@ class Pump:
                                                       for r in readings):
             self._refuse(env, NakReason.MALFORMED, "readings must be SensorReading values")
             return
+        if len(readings) > SENSOR_SEQS_KEPT:
+            self._refuse(env, NakReason.MALFORMED,
+                         f"{len(readings)} readings: a backfill holds at most {SENSOR_SEQS_KEPT}")
+            return
         for r in readings:
             problem = _sensor_problem(r)
             if problem:
@@ -1442,27 +1770,29 @@ class Pump:
             top_seq = max(top_seq, r.seq)
             if r.seq in self._sensor_seen:
                 continue  # already recorded (a backfill repeating what arrived)
-            self._record("sensor_glucose", {"seq": r.seq, "glucose_mg_dl": r.glucose_mg_dl,
-                                            "flag": r.flag.value,
-                                            "sampled_at_ms": r.sampled_at_ms,
-                                            "backfill": isinstance(msg, SensorBackfill)})
+            self._record("sensor_glucose", {
+                "seq": r.seq,
+                "glucose_mg_dl": float(r.glucose_mg_dl) if r.glucose_mg_dl is not None else None,
+                "flag": r.flag.value, "sampled_at_ms": r.sampled_at_ms,
+                "backfill": isinstance(msg, SensorBackfill)})
             self._sensor_seen[r.seq] = None
             while len(self._sensor_seen) > SENSOR_SEQS_KEPT:
                 self._sensor_seen.popitem(last=False)
             if self._sensor is None or r.seq >= self._sensor.seq:
                 self._sensor = r
-        self._reply(env.src, Ack(type(msg).__name__, top_seq, outcome="received"))
+        self._reply(env.src, Ack(_type_name(msg), top_seq, outcome="received"))
 
     def _meter_message(self, env: Envelope) -> None:
         msg = env.message
         assert isinstance(msg, MeterReading)
         bg = msg.bg_mg_dl
         if not (_is_number(bg) and 20 <= bg <= 600):
-            self._refuse(env, NakReason.MALFORMED, f"bg_mg_dl {bg!r} is outside 20–600 mg/dL")
+            self._refuse(env, NakReason.MALFORMED,
+                         f"bg_mg_dl {show(bg)} is outside 20–600 mg/dL")
             return
-        self._record("meter_bg", {"bg_mg_dl": float(bg), "meter": env.src})
+        self._record("meter_bg", {"bg_mg_dl": float(bg), "meter": safe_text(env.src, 64)})
         self._meter_bg = (float(bg), self._clock.now_ms)
-        self._reply(env.src, Ack(type(msg).__name__, None, outcome="received"))
+        self._reply(env.src, Ack(_type_name(msg), None, outcome="received"))
 
     def recent_meter_bg(self) -> float | None:
         """The linked meter's BG if it arrived within the last 12 minutes."""
@@ -1485,56 +1815,58 @@ class Pump:
                 amount = _amount_mu(msg.amount_u, "amount_u")
                 req = BolusRequest(amount, 0, 0, origin)
                 self._gate_then(env, self._request_bolus(req),
-                                lambda: self._start_bolus(req, BolusKind.NORMAL), "bolus_started",
-                                reply=reply, tracked=tracked)
+                                lambda seq: self._start_bolus(req, BolusKind.NORMAL,
+                                                              command_seq=seq),
+                                "bolus_started", reply=reply, tracked=tracked)
             elif isinstance(msg, TempBasalCommand):
                 req_t = _temp_request(msg, origin)
                 self._gate_then(env, self._gate.check_temp_basal(req_t, self._view(),
                                                                  self._settings),
-                                lambda: self._start_temp(req_t), "temp_basal_started",
+                                lambda seq: self._start_temp(req_t, seq), "temp_basal_started",
                                 reply=reply, tracked=tracked)
             elif isinstance(msg, CancelTempBasalCommand):
                 if self._temp is None:
                     self._refuse(env, NakReason.NO_TEMP_BASAL, "no temp basal is running",
                                  reply=reply, tracked=tracked)
                 else:
-                    seq = self._accept(env, "temp_basal_cancelled", reply=False, tracked=tracked)
-                    self._end_temp("cancelled")
-                    self._send_ack(env, "temp_basal_cancelled", reply, seq)
+                    self._carry_out(env, "temp_basal_cancelled",
+                                    lambda seq: self._end_temp("cancelled", seq),
+                                    reply=reply, tracked=tracked)
             elif isinstance(msg, SuspendCommand | RemoteSuspendCommand):
                 decision, resume_at = self._gate.check_radio_suspend(self._view(), self._settings)
                 self._gate_then(env, decision,
-                                lambda: self._do_suspend(origin, "radio command", resume_at),
+                                lambda seq: self._do_suspend(origin, "radio command", resume_at,
+                                                             seq),
                                 "suspended", reply=reply, tracked=tracked)
             elif isinstance(msg, ResumeCommand):
                 if self._suspend is None:
                     self._refuse(env, NakReason.NOT_SUSPENDED, "the pump is not suspended",
                                  reply=reply, tracked=tracked)
                 else:
-                    seq = self._accept(env, "resumed", reply=False, tracked=tracked)
-                    self._do_resume(origin, "radio command")
-                    self._send_ack(env, "resumed", reply, seq)
+                    self._carry_out(env, "resumed",
+                                    lambda seq: self._do_resume(origin, "radio command", seq),
+                                    reply=reply, tracked=tracked)
             elif isinstance(msg, CancelBolusCommand):
                 if self._bolus is None:
                     self._refuse(env, NakReason.NO_BOLUS_IN_PROGRESS, "no bolus is running",
                                  reply=reply, tracked=tracked)
                 else:
-                    seq = self._accept(env, "bolus_cancelled", reply=False, tracked=tracked)
-                    self._end_bolus("cancelled")
-                    self._send_ack(env, "bolus_cancelled", reply, seq)
+                    self._carry_out(env, "bolus_cancelled",
+                                    lambda seq: self._end_bolus("cancelled", seq),
+                                    reply=reply, tracked=tracked)
             elif isinstance(msg, ButtonPressCommand):
                 button = msg.button
                 if not isinstance(button, str) or button not in Key._value2member_map_:
-                    raise _Malformed(f"button {button!r} is not one of ACT, ESC, UP, DOWN, B")
+                    raise _Malformed(f"button {show(button)} is not one of ACT, ESC, UP, DOWN, B")
                 seq = self._accept(env, f"pressed {button}", reply=False)
                 self.press(Key(button))
                 self._send_ack(env, f"pressed {button}", reply, seq)
             elif isinstance(msg, ReadStatusCommand):
-                seq = self._accept(env, "status", reply=False)
+                self._accept(env, "status", reply=False)
                 self._reply(env.src, self.status(env.src, in_reply_to=msg.type_name,
                                                  command_id=self._response_cid(msg)))
             elif isinstance(msg, ReadSettingsCommand):
-                seq = self._accept(env, "settings", reply=False)
+                self._accept(env, "settings", reply=False)
                 snap = settings_to_json(self._settings)
                 self._reply(env.src, SettingsReport(msg.type_name, self._response_cid(msg),
                                                     settings=tuple(snap.items())))
@@ -1546,35 +1878,31 @@ class Pump:
                 self._set_clock_command(env, msg)
             else:
                 self._refuse(env, NakReason.UNKNOWN_MESSAGE,
-                             f"unknown message {type(msg).__name__}", reply=reply,
+                             f"unknown message {_type_name(msg)}", reply=reply,
                              tracked=tracked)
         except _Malformed as exc:
             self._refuse(env, NakReason.MALFORMED, str(exc), reply=reply, tracked=tracked)
 
     def _send_ack(self, env: Envelope, outcome: str, reply: bool, seq: int) -> None:
         if reply:
-            self._reply(env.src, Ack(type(env.message).__name__,
+            self._reply(env.src, Ack(_type_name(env.message),
                                      self._response_cid(env.message), outcome=outcome,
                                      history_seq=seq))
 
-    def _gate_then(self, env: Envelope, decision: Decision, act: Callable[[], object],
+    def _gate_then(self, env: Envelope, decision: Decision, act: Callable[[int], object],
                    outcome: str, *, reply: bool, tracked: bool) -> None:
         if not decision.allowed:
             assert decision.reason is not None
             self._refuse(env, decision.reason, decision.detail, reply=reply, tracked=tracked)
             return
-        seq = self._accept(env, outcome, reply=False, tracked=tracked)
-        act()
-        if reply:
-            self._reply(env.src, Ack(type(env.message).__name__, self._response_cid(env.message),
-                                     outcome=outcome, history_seq=seq))
+        self._carry_out(env, outcome, act, reply=reply, tracked=tracked)
 
     def _read_history(self, env: Envelope, msg: ReadHistoryCommand) -> None:
         since, limit = msg.since_seq, msg.limit
-        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
-            raise _Malformed("since_seq must be an integer ≥ 0")
+        if isinstance(since, bool) or not isinstance(since, int) or not 0 <= since <= SAFE_INT:
+            raise _Malformed(f"since_seq {show(since)} is not an integer within 0..2^53")
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
-            raise _Malformed("limit must be an integer within 1–1000")
+            raise _Malformed(f"limit {show(limit)} is not an integer within 1–1000")
         self._accept(env, "history", reply=False)
         records = self._history.records(since, limit + 1)
         page = tuple(r.as_json() for r in records[:limit])
@@ -1584,7 +1912,7 @@ class Pump:
     def _change_setting(self, env: Envelope, msg: ChangeSettingCommand, origin: Origin) -> None:
         name = canonical_setting_name(msg.setting)
         if name is None:
-            self._refuse(env, NakReason.UNKNOWN_SETTING, f"unknown setting {msg.setting!r}")
+            self._refuse(env, NakReason.UNKNOWN_SETTING, f"unknown setting {show(msg.setting)}")
             return
         try:
             with_setting(self._settings, name, msg.value)  # validate before anything
@@ -1597,12 +1925,14 @@ class Pump:
             self._apply_setting(name, msg.value, "radio", {"command_seq": seq})
             self._send_ack(env, "setting_changed", True, seq)
             return
-        self._propose(env, name, _json(msg.value))
+        self._propose(env, name, record_value(msg.value))
 
     def _set_clock_command(self, env: Envelope, msg: SetClockCommand) -> None:
         value = msg.clock_ms
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
-            raise _Malformed("clock_ms must be an integer within 0..2^53")
+        problem = _check_user_clock(value)
+        if problem:
+            raise _Malformed(problem)
+        assert isinstance(value, int)
         if self.mode is ProtocolMode.LEGACY:
             seq = self._accept(env, "clock_set", reply=False)
             self._set_clock(value, "radio")
@@ -1641,6 +1971,11 @@ KNOWN_TYPES: frozenset[type[Message]] = frozenset({
 })
 
 
+def _cause(command_seq: int | None) -> dict[str, JSONValue]:
+    """The ``command_seq`` field of an effect record caused by a command (else nothing)."""
+    return {} if command_seq is None else {"command_seq": command_seq}
+
+
 def _cid_or_none(msg: object) -> int | None:
     cid = getattr(msg, "command_id", None)
     if isinstance(cid, bool) or not isinstance(cid, int):
@@ -1650,12 +1985,12 @@ def _cid_or_none(msg: object) -> int | None:
 
 def _amount_mu(value: object, name: str) -> int:
     if not _is_number(value):
-        raise _Malformed(f"{name} {value!r} is not a finite number")
+        raise _Malformed(f"{name} {show(value)} is not a finite number")
     assert isinstance(value, int | float)
     if value <= 0:
-        raise _Malformed(f"{name} {value!r} U must be more than 0")
+        raise _Malformed(f"{name} {show(value)} U must be more than 0")
     if value > 1000 or not is_on_grid(float(value), X23_BOLUS_INCREMENT):
-        raise _Malformed(f"{name} {value!r} U is not a whole number of 0.025-U strokes")
+        raise _Malformed(f"{name} {show(value)} U is not a whole number of 0.025-U strokes")
     return round(value * 1000)
 
 
@@ -1666,31 +2001,32 @@ def _temp_request(msg: TempBasalCommand, origin: Origin) -> TempBasalRequest:
     rate_mu: int | None = None
     if rate is not None:
         if not _is_number(rate) or rate < 0:
-            raise _Malformed(f"rate_u_per_h {rate!r} is not a finite rate ≥ 0")
+            raise _Malformed(f"rate_u_per_h {show(rate)} is not a finite rate ≥ 0")
         if rate > 1000 or not is_on_grid(float(rate), X23_BASAL_INCREMENT):
-            raise _Malformed(f"rate_u_per_h {rate!r} is not on the x23 basal grid (0.025 U/h "
+            raise _Malformed(f"rate_u_per_h {show(rate)} is not on the x23 basal grid (0.025 U/h "
                              "below 1 U/h, 0.05 to 9.95, 0.1 from 10)")
         rate_mu = round(rate * 1000)
     if percent is not None and (isinstance(percent, bool) or not isinstance(percent, int)
                                 or not 0 <= percent <= 200):
-        raise _Malformed(f"percent {percent!r} is not a whole percent within 0–200")
+        raise _Malformed(f"percent {show(percent)} is not a whole percent within 0–200")
     if (isinstance(duration, bool) or not isinstance(duration, int) or not 30 <= duration <= 1440
             or duration % 30):
-        raise _Malformed(f"duration_min {duration!r} is not 30–1440 min in 30-min steps")
+        raise _Malformed(f"duration_min {show(duration)} is not 30–1440 min in 30-min steps")
     return TempBasalRequest(rate_mu, percent, duration * MS_PER_MINUTE, origin)
 
 
 def _sensor_problem(r: SensorReading) -> str:
-    if isinstance(r.seq, bool) or not isinstance(r.seq, int) or r.seq < 0:
-        return f"seq {r.seq!r} is not an integer ≥ 0"
+    if isinstance(r.seq, bool) or not isinstance(r.seq, int) or not 0 <= r.seq <= SAFE_INT:
+        return f"seq {show(r.seq)} is not an integer within 0..2^53"
     flag: object = r.flag  # off the air: may be anything
     if not isinstance(flag, SensorFlag):
-        return f"flag {flag!r} is not a SensorFlag"
+        return f"flag {show(flag)} is not a SensorFlag"
     g = r.glucose_mg_dl
     if g is not None and not (_is_number(g) and 0 < g < 1000):
-        return f"glucose_mg_dl {g!r} is not a glucose value"
-    if isinstance(r.sampled_at_ms, bool) or not isinstance(r.sampled_at_ms, int):
-        return f"sampled_at_ms {r.sampled_at_ms!r} is not an integer"
+        return f"glucose_mg_dl {show(g)} is not a glucose value"
+    t = r.sampled_at_ms
+    if isinstance(t, bool) or not isinstance(t, int) or not -SAFE_INT <= t <= SAFE_INT:
+        return f"sampled_at_ms {show(t)} is not an integer within ±2^53"
     return ""
 
 

@@ -19,9 +19,18 @@ between protocol modes is only which :class:`Rule` s are on
 
 The gate keeps the windows it needs, on monotonic device time (a user-clock
 change never resets them): every stroke of the last 24 h (rolling hour and
-day sums), the strokes bucketed in 5-minute bins for active insulin, and the
-intervals of radio-initiated withholding.  It does no I/O, reads no clock (the
-pump passes ``now_ms``) and writes no history (the pump does, before acting).
+day sums, and the insulin delivered over the low-delivery alarm's period),
+the strokes bucketed in 5-minute bins for active insulin, and the intervals
+of radio-initiated withholding.
+
+*Withholding* from the air is defined by insulin, not by zero: a suspend
+from the air, or a temp basal from the air that delivers less than 1/4 of
+the scheduled basal at any time during it (:data:`WITHHOLD_DIVISOR`), opens
+an episode; episodes less than :data:`WITHHOLD_MERGE_GAP_MS` apart are one
+episode (the gap counts), so chaining short ones does not reset the clock.
+
+It does no I/O, reads no clock (the pump passes ``now_ms``) and writes no
+history (the pump does, before acting).
 """
 
 from __future__ import annotations
@@ -42,6 +51,8 @@ __all__ = [
     "ALLOW",
     "LEGACY_RULES",
     "SECURE_RULES",
+    "WITHHOLD_DIVISOR",
+    "WITHHOLD_MERGE_GAP_MS",
     "BolusRequest",
     "Decision",
     "GateView",
@@ -51,6 +62,8 @@ __all__ = [
     "TempBasalRequest",
     "WithholdLedger",
     "pattern_rates_mu",
+    "scheduled_mu_between",
+    "scheduled_rates_mu_between",
 ]
 
 MS_PER_DAY = 24 * MS_PER_HOUR
@@ -61,6 +74,14 @@ MS_PER_DAY = 24 * MS_PER_HOUR
 IOB_BIN_MS = 5 * MS_PER_MINUTE
 #: Longest active-insulin time the x23 allows (8 h): older bins are dropped.
 IOB_HORIZON_MS = 8 * MS_PER_HOUR
+#: A temp basal from the air whose rate is below 1/4 of the scheduled rate at any
+#: time during it counts as withholding (pumplab's rule; docs/pump.md "Withholding").
+#: Below that a "temp basal" is a suspend in all but name: 0.025 U/h against a 1 U/h
+#: schedule delivers 2.5 % of the insulin.
+WITHHOLD_DIVISOR = 4
+#: Withholding episodes separated by less than this are one episode (the gap counts
+#: toward it): a controller cannot reset the per-episode limit by pausing briefly.
+WITHHOLD_MERGE_GAP_MS = 30 * MS_PER_MINUTE
 
 
 class Rule(enum.Enum):
@@ -122,13 +143,18 @@ class TempBasalRequest:
     duration_ms: int
     origin: Origin
 
-    def withholds(self, schedule_rates_mu: tuple[int, ...]) -> bool:
-        """A zero temp basal: 0 U/h, or a percent that rounds some scheduled rate to 0 U/h."""
+    def rate_mu_at(self, scheduled_mu_per_h: int) -> int:
+        """The rate it delivers while the schedule says ``scheduled_mu_per_h``."""
         if self.rate_mu_per_h is not None:
-            return self.rate_mu_per_h == 0
+            return self.rate_mu_per_h
         assert self.percent is not None
-        lowest = min(schedule_rates_mu)
-        return round_down_mu(lowest * self.percent // 100, X23_BASAL_INCREMENT) == 0
+        return round_down_mu(scheduled_mu_per_h * self.percent // 100, X23_BASAL_INCREMENT)
+
+    def withholds(self, scheduled_rates_mu: tuple[int, ...]) -> bool:
+        """True if, at any of the scheduled rates it runs against, it delivers less
+        than 1/:data:`WITHHOLD_DIVISOR` of that rate (a zero rate withholds nothing)."""
+        return any(self.rate_mu_at(r) * WITHHOLD_DIVISOR < r for r in scheduled_rates_mu
+                   if r > 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +167,7 @@ class GateView:
     stop_alarm: str | None  # code of an active alarm that stops delivery
     reservoir_mu: int
     scheduled_rate_mu_per_h: int
+    minute_of_day: float = 0.0  # the user clock's, for the schedule ahead
 
 
 class StrokeLedger:
@@ -174,6 +201,16 @@ class StrokeLedger:
         b = at_ms // IOB_BIN_MS
         self._bins[b] = self._bins.get(b, 0) + mu
         self._iob_added_mu += mu
+
+    def delivered_mu_since(self, since_ms: int, now_ms: int) -> int:
+        """Insulin of the strokes in (since_ms, now_ms] (at most 24 h back)."""
+        self._evict(now_ms)
+        total = 0
+        for t, mu in reversed(self._day):
+            if t <= since_ms:
+                break
+            total += mu
+        return total
 
     def _evict(self, now_ms: int) -> None:
         # Windows are (now − length, now]: a stroke exactly one hour old has left.
@@ -238,8 +275,9 @@ class WithholdLedger:
     def open(self, now_ms: int) -> None:
         if self._open_since is not None:
             return
-        # An episode that starts the moment another ended continues it.
-        if self._closed and self._closed[-1][1] >= now_ms:
+        # An episode that starts less than the merge gap after another ended
+        # continues it, the gap included (chaining does not reset the clock).
+        if self._closed and now_ms - self._closed[-1][1] < WITHHOLD_MERGE_GAP_MS:
             self._open_since = self._closed.pop()[0]
         else:
             self._open_since = now_ms
@@ -261,13 +299,52 @@ class WithholdLedger:
         return total
 
     def episode_ms(self, now_ms: int) -> int:
-        """How long the episode in progress has lasted (0 if none)."""
-        return 0 if self._open_since is None else now_ms - self._open_since
+        """How long the episode in progress has lasted (0 if none), or, with none in
+        progress, how long the last one lasted if one opening now would continue it."""
+        if self._open_since is not None:
+            return now_ms - self._open_since
+        if self._closed and now_ms - self._closed[-1][1] < WITHHOLD_MERGE_GAP_MS:
+            return now_ms - self._closed[-1][0]
+        return 0
 
 
 def pattern_rates_mu(s: PumpSettings) -> tuple[int, ...]:
     """The active pattern's rates in mU/h."""
     return tuple(round(seg.value * 1000) for seg in s.active_schedule.segments)
+
+
+def scheduled_rates_mu_between(s: PumpSettings, minute_of_day: float,
+                               duration_ms: int) -> tuple[int, ...]:
+    """The active pattern's rates (mU/h) in force at any time from ``minute_of_day``
+    (user clock) for ``duration_ms``."""
+    sched = s.active_schedule
+    rates = {round(sched.value_at(minute_of_day % 1440) * 1000)}
+    span = duration_ms / MS_PER_MINUTE
+    for seg in sched.segments:
+        ahead = (seg.start_min - minute_of_day) % 1440
+        if 0 < ahead < span:
+            rates.add(round(seg.value * 1000))
+    if span >= 1440:
+        rates.update(pattern_rates_mu(s))
+    return tuple(sorted(rates))
+
+
+def scheduled_mu_between(s: PumpSettings, start_user_ms: int, end_user_ms: int) -> int:
+    """Basal insulin (mU) the active pattern schedules between two user-clock times."""
+    sched = s.active_schedule
+    starts = [seg.start_min * MS_PER_MINUTE for seg in sched.segments]
+    rates = [round(seg.value * 1000) for seg in sched.segments]
+    total = 0  # mU·ms/h
+    t = start_user_ms
+    while t < end_user_ms:
+        day0 = t - t % MS_PER_DAY
+        into = t - day0
+        i = max(k for k, st in enumerate(starts) if st <= into)
+        seg_end = day0 + (starts[i + 1] if i + 1 < len(starts) else MS_PER_DAY)
+        upto = min(seg_end, end_user_ms)
+        total += rates[i] * (upto - t)
+        t = upto
+    return total // MS_PER_HOUR
 
 
 def _u(mu: int) -> str:
@@ -353,10 +430,7 @@ class SafetyGate:
 
     def temp_rate_mu(self, req: TempBasalRequest, scheduled_mu_per_h: int) -> int:
         """The rate a temp basal delivers now (a percent of the schedule, rounded down)."""
-        if req.rate_mu_per_h is not None:
-            return req.rate_mu_per_h
-        assert req.percent is not None
-        return round_down_mu(scheduled_mu_per_h * req.percent // 100, X23_BASAL_INCREMENT)
+        return req.rate_mu_at(scheduled_mu_per_h)
 
     def check_temp_basal(self, req: TempBasalRequest, view: GateView,
                          s: PumpSettings) -> Decision:
@@ -383,7 +457,8 @@ class SafetyGate:
                            f"{peak / 1000:.3f} U/h alone is above the hourly max "
                            f"{s.max_hourly_u:.3f} U", Rule.MAX_HOURLY)
         if (req.origin.from_air and self.on(Rule.RADIO_WITHHOLD)
-                and req.withholds(pattern_rates_mu(s))):
+                and req.withholds(scheduled_rates_mu_between(s, view.minute_of_day,
+                                                             req.duration_ms))):
             refusal = self._withhold_refusal(now, req.duration_ms, s)
             if refusal is not None:
                 return refusal

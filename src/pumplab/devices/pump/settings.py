@@ -27,6 +27,8 @@ from typing import Any, Final
 
 from pumplab.devices.history import JSONValue
 from pumplab.devices.pump.access import Role
+from pumplab.devices.pump.sanitize import safe_text
+from pumplab.devices.pump.sanitize import show as _show
 from pumplab.errors import SettingsError
 from pumplab.therapy import (
     X23_MAX_BASAL_LIMIT_U_PER_H,
@@ -75,6 +77,13 @@ MAX_METER_IDS: Final = 3
 #: Secure mode: size of the pairing table (pumplab's choice).
 MAX_PAIRINGS: Final = 8
 
+#: Numbers beyond ±2^53 are refused before any float conversion (a huge int would
+#: overflow it): no setting is anywhere near, and a double holds every int below.
+_SAFE_INT: Final = 2**53
+#: A setting value is at most a list of segments of numbers: deeper is not a setting.
+_MAX_VALUE_DEPTH: Final = 3
+_MAX_VALUE_ITEMS: Final = 64
+
 _ID_RE: Final = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 _ADDRESS_RE: Final = re.compile(r"[a-z]{1,16}:[A-Za-z0-9_.-]{1,32}")
 
@@ -91,15 +100,53 @@ def reservoir_capacity_u(model: str) -> int:
 # Field checks.  Each returns the normalised value or raises SettingsError.
 
 
+def _check_plain(name: str, value: object, depth: int) -> None:
+    """Refuse what no setting can be, before any check converts it: huge numbers, deep
+    nesting, long lists, invalid text, objects that are not data."""
+    allowed = ("numbers within ±2^53, text, true/false, or lists of them "
+               f"(at most {_MAX_VALUE_ITEMS} items, nested at most {_MAX_VALUE_DEPTH} deep)")
+    if value is None or isinstance(value, bool | float):
+        return
+    if isinstance(value, int):
+        # A setting's own check names its range; inside a list no check may see it first.
+        if depth and not -_SAFE_INT < value < _SAFE_INT:
+            raise SettingsError(f"{_show(value)} is out of range", field=name, allowed=allowed)
+        return
+    if isinstance(value, str):
+        if len(value) > 256 or not _encodable(value):
+            raise SettingsError(f"{_show(value)} is not valid text of at most 256 characters",
+                                field=name, allowed=allowed)
+        return
+    if isinstance(value, list | tuple):
+        if depth >= _MAX_VALUE_DEPTH or len(value) > _MAX_VALUE_ITEMS:
+            raise SettingsError(f"{_show(value)} is nested too deep or too long", field=name,
+                                allowed=allowed)
+        for i, item in enumerate(value):
+            _check_plain(f"{name}[{i}]", item, depth + 1)
+        return
+    raise SettingsError(f"{_show(value)} is not a setting value", field=name, allowed=allowed)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _number(name: str, value: object, low: float, high: float, *, unit: str,
             step: str = "", grid: Any = None) -> float:
     allowed = f"{low:g}–{high:g} {unit}" + (f", {step}" if step else "")
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SettingsError(f"{value!r} is not a number", field=name, allowed=allowed)
-    if not (math.isfinite(value) and low <= value <= high):
-        raise SettingsError(f"{value!r} {unit} is out of range", field=name, allowed=allowed)
+        raise SettingsError(f"{_show(value)} is not a number", field=name, allowed=allowed)
+    # A huge int is compared before any float conversion (float(10**400) overflows).
+    in_range = (-_SAFE_INT < value < _SAFE_INT if isinstance(value, int) else math.isfinite(value))
+    if not (in_range and low <= value <= high):
+        raise SettingsError(f"{_show(value)} {unit} is out of range", field=name,
+                            allowed=allowed)
     if grid is not None and not is_on_grid(float(value), grid):
-        raise SettingsError(f"{value!r} {unit} is not on the setting's grid", field=name,
+        raise SettingsError(f"{_show(value)} {unit} is not on the setting's grid", field=name,
                             allowed=allowed)
     return float(value)
 
@@ -112,30 +159,31 @@ def _whole(name: str, value: object, low: int, high: int, *, unit: str, step: in
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise SettingsError(f"{value!r} is not a whole number", field=name, allowed=allowed)
+        raise SettingsError(f"{_show(value)} is not a whole number", field=name, allowed=allowed)
     if zero_ok and value == 0:
         return 0
     if not (low <= value <= high) or (value - low) % step:
-        raise SettingsError(f"{value!r} {unit} is not allowed", field=name, allowed=allowed)
+        raise SettingsError(f"{_show(value)} {unit} is not allowed", field=name, allowed=allowed)
     return value
 
 
 def _flag(name: str, value: object) -> bool:
     if not isinstance(value, bool):
-        raise SettingsError(f"{value!r} is not true/false", field=name, allowed="true or false")
+        raise SettingsError(f"{_show(value)} is not true/false", field=name,
+                            allowed="true or false")
     return value
 
 
 def _ident(name: str, value: object) -> str:
     if not isinstance(value, str) or not _ID_RE.fullmatch(value):
-        raise SettingsError(f"{value!r} is not a device id", field=name,
+        raise SettingsError(f"{_show(value)} is not a device id", field=name,
                             allowed="1–32 characters A–Z a–z 0–9 _ . -")
     return value
 
 
 def _idents(name: str, value: object, most: int) -> tuple[str, ...]:
     if isinstance(value, str) or not isinstance(value, list | tuple):
-        raise SettingsError(f"{value!r} is not a list of ids", field=name,
+        raise SettingsError(f"{_show(value)} is not a list of ids", field=name,
                             allowed=f"a list of up to {most} device ids")
     ids = tuple(_ident(f"{name}[{i}]", v) for i, v in enumerate(value))
     if len(ids) > most:
@@ -149,12 +197,12 @@ def _idents(name: str, value: object, most: int) -> tuple[str, ...]:
 def _pairs(name: str, value: object, width: int) -> tuple[tuple[Any, ...], ...]:
     shape = "[start_min, value]" if width == 2 else "[start_min, low, high]"
     if isinstance(value, str) or not isinstance(value, list | tuple):
-        raise SettingsError(f"{value!r} is not a list of segments", field=name,
+        raise SettingsError(f"{_show(value)} is not a list of segments", field=name,
                             allowed=f"a list of {shape} segments")
     out = []
     for i, item in enumerate(value):
         if isinstance(item, str) or not isinstance(item, list | tuple) or len(item) != width:
-            raise SettingsError(f"{item!r} is not a segment", field=f"{name}[{i}]",
+            raise SettingsError(f"{_show(item)} is not a segment", field=f"{name}[{i}]",
                                 allowed=shape)
         start = item[0]
         if isinstance(start, float) and start.is_integer():
@@ -218,11 +266,25 @@ class PumpSettings:
     _curve: BilinearCurve = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            if f.init:
+                _check_plain(f.name, getattr(self, f.name), 0)
+        try:
+            self._validate()
+        except SettingsError:
+            raise
+        except (ArithmeticError, TypeError, ValueError, RecursionError) as exc:
+            # Every check above names its field; this is the last line of defence,
+            # so that a value no check foresaw is still a SettingsError, not a crash.
+            raise SettingsError(f"the settings do not validate ({type(exc).__name__}: "
+                                f"{_show(str(exc), 120)})") from exc
+
+    def _validate(self) -> None:
         def put(name: str, value: object) -> None:
             object.__setattr__(self, name, value)
 
-        if self.model not in MODELS:
-            raise SettingsError(f"unknown model {self.model!r}", field="model",
+        if not isinstance(self.model, str) or self.model not in MODELS:
+            raise SettingsError(f"unknown model {_show(self.model)}", field="model",
                                 allowed=" or ".join(MODELS))
         put("max_bolus_u", _number("max_bolus_u", self.max_bolus_u, 0.0, X23_MAX_BOLUS_LIMIT_U,
                                    unit="U", step="0.1-U steps", grid=X23_MAX_BOLUS_STEP))
@@ -241,10 +303,10 @@ class PumpSettings:
             put(fname, pairs)
             schedules[pname] = basal_schedule(pairs, field=fname)
         if self.active_pattern not in PATTERN_NAMES:
-            raise SettingsError(f"unknown pattern {self.active_pattern!r}",
+            raise SettingsError(f"unknown pattern {_show(self.active_pattern)}",
                                 field="active_pattern", allowed=", ".join(PATTERN_NAMES))
         if self.active_pattern not in schedules:
-            raise SettingsError(f"pattern {self.active_pattern!r} is not programmed",
+            raise SettingsError(f"pattern {_show(self.active_pattern)} is not programmed",
                                 field="active_pattern",
                                 allowed=", ".join(p for p in PATTERN_NAMES if p in schedules))
         carb = _pairs("carb_ratios", self.carb_ratios, 2)
@@ -255,8 +317,8 @@ class PumpSettings:
         for i, (_, low, high) in enumerate(targets):
             for part, v in (("low_mg_dl", low), ("high_mg_dl", high)):
                 if isinstance(v, bool) or not isinstance(v, int | float):
-                    raise SettingsError(f"{v!r} is not a number", field=f"bg_targets[{i}].{part}",
-                                        allowed="60–250 mg/dL")
+                    raise SettingsError(f"{_show(v)} is not a number",
+                                        field=f"bg_targets[{i}].{part}", allowed="60–250 mg/dL")
         target_sched = bg_target_schedule(
             ((s, BgTarget(float(lo), float(hi))) for s, lo, hi in targets), field="bg_targets")
         put("carb_ratios", tuple((s.start_min, s.value) for s in carb_sched.segments))
@@ -347,20 +409,21 @@ _WHOLE: Final = X23_MAX_BOLUS_STEP.__class__(((0, 1000),))
 def _pairings(value: object) -> tuple[tuple[str, str], ...]:
     name = "pairings"
     if isinstance(value, str) or not isinstance(value, list | tuple):
-        raise SettingsError(f"{value!r} is not a pairing table", field=name,
+        raise SettingsError(f"{_show(value)} is not a pairing table", field=name,
                             allowed="a list of [address, role] pairs")
     out: list[tuple[str, str]] = []
     roles = ", ".join(r.value for r in Role)
     for i, item in enumerate(value):
         if isinstance(item, str) or not isinstance(item, list | tuple) or len(item) != 2:
-            raise SettingsError(f"{item!r} is not a pairing", field=f"{name}[{i}]",
+            raise SettingsError(f"{_show(item)} is not a pairing", field=f"{name}[{i}]",
                                 allowed="[address, role]")
         address, role = item
         if not isinstance(address, str) or not _ADDRESS_RE.fullmatch(address):
-            raise SettingsError(f"{address!r} is not an address", field=f"{name}[{i}]",
+            raise SettingsError(f"{_show(address)} is not an address", field=f"{name}[{i}]",
                                 allowed="kind:id, e.g. app:phone")
-        if role not in {r.value for r in Role}:
-            raise SettingsError(f"unknown role {role!r}", field=f"{name}[{i}]", allowed=roles)
+        if not isinstance(role, str) or role not in {r.value for r in Role}:
+            raise SettingsError(f"unknown role {_show(role)}", field=f"{name}[{i}]",
+                                allowed=roles)
         out.append((address, role))
     if len(out) > MAX_PAIRINGS:
         raise SettingsError(f"{len(out)} pairings is too many", field=name,
@@ -431,8 +494,10 @@ def with_setting(settings: PumpSettings, name: str, value: object) -> PumpSettin
     """
     canonical = canonical_setting_name(name)
     if canonical is None:
-        raise SettingsError(f"unknown setting {name!r}", field=str(name),
+        raise SettingsError(f"unknown setting {_show(name)}",
+                            field=safe_text(name, 64) if isinstance(name, str) else _show(name),
                             allowed=", ".join(RADIO_SETTING_NAMES))
+    _check_plain(canonical, value, 0)  # before _deep_tuple recurses into it
     if isinstance(value, list):
         value = _deep_tuple(value)
     changes: dict[str, Any] = {canonical: value}
