@@ -126,3 +126,5 @@ def test_the_high_water_mark_survives_a_restart() -> None:
     b.restart()
     reply = b.send(APP, BolusCommand(0.5, command_id=12))
     assert isinstance(reply, Nak) and reply.reason is NakReason.STALE_COMMAND_ID
+    status = b.send(APP, ReadStatusCommand())
+    assert isinstance(status, StatusReport) and status.command_id_high_water == 40

@@ -235,7 +235,7 @@ class PumpMachine(RuleBasedStateMachine):
     def _keys(self) -> None:
         self.t.key_times.add(self.now)
 
-    def _cid(self, src: str, how: str) -> int | None | object:
+    def _cid(self, src: str, how: str) -> object:
         last = self.next_id.get(src, 0)
         if how == "next":
             self.next_id[src] = last + 1

@@ -21,6 +21,7 @@ from pumplab.devices.pump import (
     ScreenKind,
     ui,
 )
+from pumplab.devices.pump.pump import USER_CLOCK_MAX_MS
 from pumplab.errors import HistoryError
 from pumplab.link.memory import InMemoryLink
 from pumplab.link.messages import (
@@ -345,3 +346,28 @@ def test_an_unverified_legacy_pump_hears_nothing_while_its_radio_sleeps() -> Non
     link.send(ATTACKER, pump.address, ReadStatusCommand())
     pump._clock.run_until(pump._clock.now_ms)  # type: ignore[attr-defined]
     assert isinstance(replies[-1], StatusReport) and not replies[-1].state_known
+
+
+def test_a_log_whose_user_clock_no_pump_could_have_set_leaves_the_pump_unverified() -> None:
+    """A log whose clock reads year ~33 000 (set by old code or forged): refused, not run."""
+    b = bench()
+    b.run_min(10)
+    b.pump.stop()
+    assert isinstance(b.history, MemoryHistory)
+    b.history.append("basal_rate", {"rate_u_per_h": 1.0, "source": "schedule",
+                                    "pattern": "standard"},
+                     device_time_ms=b.clock.now_ms, clock_ms=10**15)
+    pump, _, motor, _ = _fresh_pump(b.history, "secure")
+    assert pump.phase is PumpPhase.UNVERIFIED
+    assert pump.boot_report is not None and "user clock" in pump.boot_report.reason
+    pump._clock.run_until(pump._clock.now_ms + 60 * MS_PER_MINUTE)  # type: ignore[attr-defined]
+    assert motor.strokes == []
+
+
+def test_a_clock_that_ran_past_2100_survives_a_restart() -> None:
+    """Set to a minute before 2100 and run on for a day: the restart accepts it."""
+    b = bench(clock_ms=USER_CLOCK_MAX_MS - MS_PER_MINUTE)
+    b.run_min(24 * 60)
+    b.restart()
+    assert b.pump.phase is PumpPhase.RUNNING
+    assert b.pump.user_clock_ms == USER_CLOCK_MAX_MS - MS_PER_MINUTE + 24 * 60 * MS_PER_MINUTE

@@ -81,7 +81,9 @@ def test_with_setting_accepts_dotted_aliases() -> None:
     ("field", "value"),
     [("max_bolus_u", 10**400), ("no_delivery_alarm_min", 10**400), ("model", []),
      ("model", ["723"]), ("pairings", [["app:x", ["controller"]]]),
-     ("pattern_standard", [[0, 10**400]])])
+     ("pattern_standard", [[0, 10**400]])],
+    ids=["max-bolus-10^400", "no-delivery-10^400", "model-empty-list", "model-list",
+         "role-list", "pattern-rate-10^400"])
 def test_absurd_setting_values_are_settings_errors_naming_the_field(field: str,
                                                                     value: object) -> None:
     """Huge ints and lists where a name belongs raise SettingsError, not Overflow/TypeError."""

@@ -307,6 +307,10 @@ class StatusReport(Response):
     at a restart is never reported here; its id is answered
     ``Nak(NOT_EXECUTED)``).
 
+    ``command_id_high_water`` is the asking sender's highest dose-command id the
+    pump has decided on (secure): its next id must be greater, or the command is
+    refused ``STALE_COMMAND_ID`` (a controller that lost its counter reads it here).
+
     ``state_known`` is False when the pump could not rebuild its state from its
     history (an unverified history, a failed boot): then every quantity it
     cannot vouch for is NaN (``bolus_requested_u``, ``bolus_delivered_u``,
@@ -333,6 +337,7 @@ class StatusReport(Response):
     last_command_outcome: str | None = None
     history_seq: int = 0
     state_known: bool = True
+    command_id_high_water: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -165,9 +165,6 @@ WAKEUP_RANGE_MIN = (1, 60)
 #: (docs/pump.md, "Clock").  Checked for the keys, the air and the constructor.
 USER_CLOCK_MIN_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
 USER_CLOCK_MAX_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
-#: At a restart the rebuilt user clock may have run past 2100 (time goes on), but never
-#: anywhere near the history's ±(2^53 − 1) limit: ±2^52 ms (about 140 000 years).
-USER_CLOCK_HEADROOM_MS = 2**52
 #: A first boot without ``clock_ms`` sets the user clock to this plus device time
 #: (2024-01-01T00:00:00Z: a midnight, so the minute of day equals device time's).
 DEFAULT_USER_CLOCK_MS = 1_704_067_200_000
@@ -187,7 +184,7 @@ BATTERY_LOW_PCT = 10.0
 
 
 class PumpPhase(enum.Enum):
-    """Lifecycle: created → running (or unverified) → stopped."""
+    """Lifecycle: created → booting → running (or unverified; running → halted) → stopped."""
 
     CREATED = "created"
     BOOTING = "booting"  # start() is rebuilding state: records may be written, no delivery
@@ -199,7 +196,11 @@ class PumpPhase(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class BootReport:
-    """What :meth:`Pump.start` found and did."""
+    """What :meth:`Pump.start` found and did.
+
+    ``verified`` is False when the history could not be used (it failed
+    verification, or it could not be replayed into a state); ``reason`` says why.
+    """
 
     verified: bool
     records_before: int
@@ -429,7 +430,7 @@ class Pump:
             head = self._history.head
             report = self._history.verify()
         except Exception as exc:  # an unreadable store is an unusable history
-            return self._unusable(f"the history cannot be read: {show(str(exc), 200)}", 0)
+            return self._unusable(f"the history cannot be read: {safe_text(str(exc), 200)}", 0)
         if head is not None and now < head.device_time_ms:
             raise ValueError(f"device time {now} ms is before the history's last record "
                              f"({head.device_time_ms} ms): the clock must never go back")
@@ -446,7 +447,7 @@ class Pump:
                                           reason="history append failed at boot")
             return self.boot_report
         except Exception as exc:  # replay or boot found a state it cannot rebuild
-            return self._unusable(f"the history cannot be replayed: {show(str(exc), 300)}",
+            return self._unusable(f"the history cannot be replayed: {safe_text(str(exc), 300)}",
                                   report.records, recovered=head is not None)
         self._state_rebuilt = True
         self.phase = PumpPhase.RUNNING
@@ -511,11 +512,15 @@ class Pump:
         else:
             self._clock_offset_ms = (self._initial_clock_ms if self._initial_clock_ms is not None
                                      else DEFAULT_USER_CLOCK_MS + now) - now
-        if not -USER_CLOCK_HEADROOM_MS <= self.user_clock_ms <= USER_CLOCK_HEADROOM_MS:
-            # A clock set within 2000–2100 and run on since cannot get here; a log that
-            # says so was not written by this pump, and appending would soon overflow.
-            raise HistoryError(f"the user clock {self.user_clock_ms} ms is beyond ±2^52 ms: "
-                               "this pump cannot have set it")
+        # The clock is only ever set within 2000–2100 and runs on with device time from
+        # there, so it can be past 2100 by at most the device time the log spans.  A log
+        # that says otherwise was not written by this pump (and appending would overflow).
+        first = rep.first_device_time_ms if rep.first_device_time_ms is not None else now
+        latest = USER_CLOCK_MAX_MS + (now - first)
+        if not USER_CLOCK_MIN_MS <= self.user_clock_ms <= latest:
+            raise HistoryError(f"the user clock {self.user_clock_ms} ms is outside "
+                               f"{USER_CLOCK_MIN_MS}..{latest} ms (set within 2000–2100 UTC "
+                               "and run on since): this pump cannot have set it")
         self._record("boot", {
             "serial": self.serial, "mode": self.mode.value, "model": self._settings.model,
             "recovered": has_log, "battery_pct": round(self._battery_pct, 3),
@@ -631,7 +636,7 @@ class Pump:
             # Whatever the reason (a full disk, a closed store, a value the history
             # refuses), an event that cannot be recorded must not take effect, and
             # nothing later can be recorded either: stop delivering, loudly.
-            self._halt(f"{kind} record not written: {show(str(exc), 200)}")
+            self._halt(f"{kind} record not written: {safe_text(str(exc), 200)}")
             raise _Halt() from exc
 
     def _halt(self, why: str, code: AlarmCode = AlarmCode.HISTORY_FAILURE) -> None:
@@ -652,7 +657,7 @@ class Pump:
     def _fault(self, where: str, exc: Exception) -> None:
         """An unforeseen error inside the pump: its state may be half-changed, so stop."""
         if self.phase is PumpPhase.RUNNING or self.phase is PumpPhase.BOOTING:
-            self._halt(f"unexpected {type(exc).__name__} in {where}: {show(str(exc), 160)}",
+            self._halt(f"unexpected {type(exc).__name__} in {where}: {safe_text(str(exc), 160)}",
                        AlarmCode.INTERNAL_ERROR)
 
     def _guarded(self, action: Callable[[], None], where: str = "a timer") -> None:
@@ -731,6 +736,7 @@ class Pump:
             last_command_id=last[0] if last else None,
             last_command_outcome=last[1] if last else None,
             history_seq=seq,
+            command_id_high_water=self._high_water.get(sender) if sender is not None else None,
         )
 
     def active_insulin_u(self) -> float:
@@ -1457,6 +1463,9 @@ class Pump:
         try:
             self._drain(BATTERY_PCT_PER_MESSAGE)
         except _Halt:
+            return
+        except Exception as exc:
+            self._fault("the radio's battery drain", exc)
             return
         before = self._head_seq()
         try:

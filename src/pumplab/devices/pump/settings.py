@@ -277,7 +277,7 @@ class PumpSettings:
             # Every check above names its field; this is the last line of defence,
             # so that a value no check foresaw is still a SettingsError, not a crash.
             raise SettingsError(f"the settings do not validate ({type(exc).__name__}: "
-                                f"{_show(str(exc), 120)})") from exc
+                                f"{safe_text(str(exc), 120)})") from exc
 
     def _validate(self) -> None:
         def put(name: str, value: object) -> None:

@@ -208,7 +208,12 @@ def manual_bolus(pump: Pump, units: float) -> UiResult:
 def wizard_bolus(pump: Pump, carbs_g: float, bg_mg_dl: float | None = None, *,
                  amount_u: float | None = None) -> UiResult:
     """Bolus Wizard: BG (``None`` keeps what the screen offers: the linked meter's BG or
-    none), carbs, read the estimate, ACT, then deliver the estimate (or ``amount_u``)."""
+    none), carbs, read the estimate, ACT, then deliver the estimate (or ``amount_u``).
+
+    The pump offers the full estimate, never capped at max bolus; above max bolus the
+    pump refuses it on ACT, so the result is ``done=False`` with the refusal on the
+    screen — unless ``amount_u`` asks for an amount within the limit.
+    """
     _check_amount(carbs_g, "carbs_g")
 
     def task() -> UiResult:
