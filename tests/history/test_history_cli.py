@@ -280,3 +280,16 @@ def test_history_without_an_action_prints_help(capsys: pytest.CaptureFixture[str
     code, out, _ = _run(capsys)
     assert code == 2
     assert "verify" in out and "export" in out
+
+
+def test_show_prints_a_clock_beyond_the_calendar_as_milliseconds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A forged log with a clock past year 9999 is still shown, with the raw milliseconds."""
+    path = tmp_path / "forged.sqlite"
+    with SqliteHistory(path) as store:
+        store.append("clock_set", {"old_clock_ms": 0, "new_clock_ms": 10**15, "source": "radio"},
+                     device_time_ms=0, clock_ms=10**15)
+    code, out, err = _run(capsys, "show", str(path))
+    assert code == 0, err
+    assert f"{10**15} ms (not a date)" in out

@@ -176,14 +176,24 @@ def _select(
     return chosen
 
 
-def _print_table(records: list[HistoryRecord]) -> None:
+def _clock_text(clock_ms: int) -> str:
+    """The record's user clock as ISO-8601 UTC, or the raw milliseconds when it is
+    not a calendar date (a forged or damaged log): evidence is shown, never refused."""
     from pumplab.devices.export import iso_utc
+    from pumplab.errors import InputError
 
+    try:
+        return iso_utc(clock_ms)
+    except InputError:
+        return f"{clock_ms} ms (not a date)"
+
+
+def _print_table(records: list[HistoryRecord]) -> None:
     rows = [
         (
             str(record.seq),
             _device_clock(record.device_time_ms),
-            iso_utc(record.clock_ms),
+            _clock_text(record.clock_ms),
             record.kind,
             json.dumps(record.data, ensure_ascii=False, separators=(", ", ": ")),
         )

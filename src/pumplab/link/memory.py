@@ -99,7 +99,9 @@ class InMemoryLink:
         self._clock.schedule_at(
             envelope.received_at_ms,
             lambda: self._deliver(envelope),
-            label=f"link {src}->{dst} {message.type_name}",
+            # type(...).__name__, not message.type_name: a forged or garbled
+            # object need not be a Message, and the receiver must get to refuse it.
+            label=f"link {src}->{dst} {type(message).__name__}",
         )
 
     def _deliver(self, envelope: Envelope) -> None:
