@@ -91,3 +91,13 @@ def test_backfill_keeps_at_most_the_limit() -> None:
     clock.run_until(60 * MS_PER_MINUTE - 1)  # nobody acknowledges
     assert tx.unacknowledged == 4
     assert tx.dropped_unacked == 8
+
+
+def test_a_stopped_transmitter_sends_nothing_more() -> None:
+    """Switched off, the transmitter stops sampling and leaves the link."""
+    clock, pump, tx = make()
+    clock.run_until(12 * MS_PER_MINUTE)
+    assert sorted(pump.readings) == [1, 2, 3]
+    tx.stop()
+    clock.run_until(60 * MS_PER_MINUTE)
+    assert sorted(pump.readings) == [1, 2, 3] and tx.readings_sent == 3

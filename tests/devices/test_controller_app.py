@@ -7,9 +7,17 @@ from pumplab.clock import MS_PER_MINUTE, EventClock
 from pumplab.devices.controller_app import ControllerApp, DoseOutcome
 from pumplab.devices.history import MemoryHistory
 from pumplab.devices.pump import ProtocolMode, Pump, RecordingMotor, Role, ui
+from pumplab.errors import HistoryError
 from pumplab.link.base import Envelope
 from pumplab.link.memory import InMemoryLink
-from pumplab.link.messages import Ack, BolusCommand, Nak, NakReason, TempBasalCommand
+from pumplab.link.messages import (
+    Ack,
+    BolusCommand,
+    Nak,
+    NakReason,
+    StatusReport,
+    TempBasalCommand,
+)
 
 APP = "app:phone"
 
@@ -97,9 +105,11 @@ def test_lost_refusal_is_recovered_from_the_pumps_idempotency_record() -> None:
 
 
 def test_unreachable_pump_gives_an_unknown_outcome_not_a_guess() -> None:
-    """Every answer lost: after its attempts the app says 'unknown' and stops."""
+    """Every answer after the first status lost: after its attempts the app says
+    'unknown' and stops."""
     clock, link, pump, motor, app = rig()
-    link.add_drop_filter(lambda env: env.dst == APP)
+    link.add_drop_filter(lambda env: env.dst == APP and (
+        app.last_status is not None or not isinstance(env.message, StatusReport)))
     got: list[DoseOutcome] = []
     app.bolus(1.0, got.append)
     clock.run_until(30 * MS_PER_MINUTE)
@@ -216,3 +226,114 @@ def test_legacy_app_wakes_the_pump_before_commanding_it() -> None:
     clock.run_until(5 * MS_PER_MINUTE)
     assert sent[:3] == ["WakeupCommand", "ReadStatusCommand", "BolusCommand"]
     assert got[0].status == "accepted" and bolus_motor_u(motor) == pytest.approx(1.0)
+
+
+def test_secure_pump_out_of_reach_means_not_sent() -> None:
+    """The app reads the id high-water mark first: with no answer, nothing is ever sent."""
+    clock, link, _pump, motor, app = rig()
+    link.add_drop_filter(lambda env: env.dst == APP)
+    got: list[DoseOutcome] = []
+    app.bolus(1.0, got.append)
+    clock.run_until(30 * MS_PER_MINUTE)
+    assert got[0].status == "not_sent" and got[0].attempts == 0
+    assert got[0].command.command_id is None
+    assert bolus_motor_u(motor) == 0.0
+
+
+def test_a_restarted_app_continues_above_the_pumps_high_water_mark() -> None:
+    """A second app instance (a restarted phone) that starts counting at 1 again
+    learns the pump's high-water mark first, so its commands are not refused as stale."""
+    clock, link, pump, motor, app = rig()
+    got: list[DoseOutcome] = []
+    for k in range(3):
+        clock.schedule_at(k * 5 * MS_PER_MINUTE, lambda: app.bolus(0.5, got.append))
+    clock.run_until(14 * MS_PER_MINUTE)
+    assert [(o.status, o.command.command_id) for o in got] == [("accepted", 1), ("accepted", 2),
+                                                                ("accepted", 3)]
+    app.stop()
+    fresh = ControllerApp(APP, pump.address, clock, link, first_command_id=1)
+    fresh.start()
+    fresh.bolus(0.5, got.append)
+    clock.run_until(25 * MS_PER_MINUTE)
+    assert got[3].status == "accepted" and got[3].command.command_id == 4
+    assert bolus_motor_u(motor) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize(
+    ("other_first_id", "refusal", "final_id"),
+    [(1, NakReason.DUPLICATE_ID_MISMATCH, 4), (100, NakReason.STALE_COMMAND_ID, 102)],
+)
+def test_an_id_taken_behind_the_apps_back_is_refused_and_sent_again_with_a_new_id(
+    other_first_id: int, refusal: NakReason, final_id: int
+) -> None:
+    """Another client with the same address took ids behind this app's back: the pump
+    refuses the reused id without acting (the id is remembered for another command, or
+    is below the high-water mark); the app resyncs and the dose is delivered once."""
+    clock, link, pump, motor, app = rig()
+    got: list[DoseOutcome] = []
+    app.bolus(0.5, got.append)
+    clock.run_until(5 * MS_PER_MINUTE)
+    assert got[0].command.command_id == 1
+    app.stop()
+    other = ControllerApp(APP, pump.address, clock, link, first_command_id=other_first_id)
+    other.start()
+    other.bolus(0.5)
+    clock.schedule_at(10 * MS_PER_MINUTE, lambda: other.bolus(0.5))
+    clock.run_until(15 * MS_PER_MINUTE)
+    other.stop()
+    assert [o.status for o in other.outcomes] == ["accepted", "accepted"]
+    app.start()  # the phone app regains the address, its counter at 2
+    refusals: list[Nak] = []
+    link.add_tap(lambda env, _: refusals.append(env.message)
+                 if env.dst == APP and isinstance(env.message, Nak) else None)
+    app.bolus(1.0, got.append)
+    clock.run_until(25 * MS_PER_MINUTE)
+    assert [n.reason for n in refusals] == [refusal]
+    assert got[1].status == "accepted" and got[1].command.command_id == final_id
+    assert got[1].attempts == 1
+    assert bolus_motor_u(motor) == pytest.approx(0.5 + 0.5 + 0.5 + 1.0)
+
+
+def test_legacy_command_cut_off_before_its_effect_is_reported_not_executed() -> None:
+    """The pump records the command, then dies before the bolus starts; after its restart
+    the app's history search finds the recovery record and says NOT_EXECUTED: no resend."""
+    history = _CutBeforeBolus()
+    clock = EventClock()
+    link = InMemoryLink(clock)
+    motor = RecordingMotor(clock)
+
+    def new_pump() -> Pump:
+        pump = Pump(serial="123456", clock=clock, link=link, history=history, motor=motor,
+                    mode=ProtocolMode.LEGACY)
+        pump.start()
+        return pump
+
+    pump = new_pump()
+    app = ControllerApp(APP, pump.address, clock, link, use_command_ids=False)
+    app.start()
+    history.armed = True
+    got: list[DoseOutcome] = []
+    sent: list[str] = []
+    link.add_tap(lambda env, _: sent.append(env.message.type_name) if env.src == APP else None)
+    app.bolus(2.0, got.append)
+    clock.run_until(5_000)
+    assert not got  # the halted pump does not answer
+    pump.stop()
+    pump = new_pump()
+    clock.run_until(10 * MS_PER_MINUTE)
+    assert got[0].status == "rejected" and got[0].reason is NakReason.NOT_EXECUTED
+    assert got[0].resolved_by == "history" and got[0].attempts == 1
+    assert sent.count("BolusCommand") == 1
+    assert bolus_motor_u(motor) == 0.0
+
+
+class _CutBeforeBolus(MemoryHistory):
+    """A history whose next ``bolus_start`` append fails once armed: power lost mid-command."""
+
+    armed = False
+
+    def append(self, kind, data, *, device_time_ms, clock_ms):  # type: ignore[no-untyped-def]
+        if self.armed and kind == "bolus_start":
+            self.armed = False
+            raise HistoryError("power lost")
+        return super().append(kind, data, device_time_ms=device_time_ms, clock_ms=clock_ms)

@@ -22,9 +22,11 @@ against what the test itself did, never against the pump's own counters:
 * secure mode, **radio withholding**: every stretch without a single stroke, once the parts
   the test itself caused are taken out (a suspend or temp basal set on the keys at a moment
   the test pressed keys, an occlusion the test injected until it cleared the alarm, a limit
-  the motor record shows was reached), lasts at most the radio-withholding limit plus
-  25 minutes (two stroke spacings at a quarter of the slowest scheduled rate: the slowest
-  delivery the air may impose without it counting as withholding).
+  the motor record shows was reached, a reservoir the motor record shows was emptied —
+  counted from the fill the pump recorded — until the next fill), lasts at most the
+  radio-withholding limit plus 25 minutes (two stroke spacings at a quarter of the slowest
+  scheduled rate: the slowest delivery the air may impose without it counting as
+  withholding).
 
 What a stroke is *for* (bolus id, basal, origin) comes with the stroke from the motor;
 the settings in force and the records of key-initiated holds come from the pump's history
@@ -212,6 +214,10 @@ class Truth:
     bolus_start: dict[int, HistoryRecord] = field(default_factory=dict)
     first_stroke_seq: dict[int, int] = field(default_factory=dict)
     grid_done: int = 0  # low-delivery checked up to this 5-min mark
+    #: (device ms, mU) of each reservoir fill the pump recorded (the initial one at boot)
+    fills: list[tuple[int, int]] = field(default_factory=list)
+    #: device ms at which the motor record shows the reservoir emptied
+    empty_times: list[int] = field(default_factory=list)
 
 
 class PumpMachine(RuleBasedStateMachine):
@@ -451,6 +457,10 @@ class PumpMachine(RuleBasedStateMachine):
             elif r.kind == "setting_change" and t.snapshot is not None:
                 t.snapshot[str(d["setting"])] = d["new"]
                 t.timeline.append((r.device_time_ms, r.seq, settings_from_json(t.snapshot)))
+            elif r.kind == "reservoir_change":
+                units = d["units"]
+                assert isinstance(units, int | float)
+                t.fills.append((r.device_time_ms, round(units * 1000)))
             elif r.kind == "alarm" and d["code"] == "no_insulin":
                 t.alarm_times.append(r.device_time_ms)
             elif r.kind == "bolus_start":
@@ -557,6 +567,7 @@ class PumpMachine(RuleBasedStateMachine):
                 t.limit_excuses.append((at, at + 24 * MS_PER_HOUR))
             if s.source.what == "basal":
                 t.basal_times.append(at)
+            self._note_empty_reservoir(at)
         self._check_basal_rate()
         self._check_boluses()
         if secure:  # checked at every step, strokes or not: a total stop must fail
@@ -624,6 +635,20 @@ class PumpMachine(RuleBasedStateMachine):
                     f"(at least {least} mU scheduled) and no low-delivery alarm")
         self.t.grid_done = max(self.t.grid_done, last_mark)
 
+    def _note_empty_reservoir(self, at: int) -> None:
+        """An empty reservoir is a hold nobody commanded: it excuses the gap that follows.
+
+        Computed from the motor record (strokes since the last fill), so a pump that
+        stopped with insulin left would not be excused."""
+        t = self.t
+        fills = [f for f in t.fills if f[0] <= at]
+        if not fills:
+            return
+        fill_at, fill_mu = fills[-1]
+        since_fill = t.prefix[-1] - t.prefix[bisect.bisect_right(t.times, fill_at)]
+        if since_fill >= fill_mu and not (t.empty_times and t.empty_times[-1] >= fill_at):
+            t.empty_times.append(at)
+
     def _excuses(self) -> list[tuple[int, int]]:
         """Intervals the test itself caused a hold: keys, injected faults, limits reached."""
         now = self.now
@@ -633,6 +658,9 @@ class PumpMachine(RuleBasedStateMachine):
             end = cleared if (fixed is not None and cleared is not None) else now
             out.append((start, end))
         out.extend(self.t.limit_excuses)
+        for emptied in self.t.empty_times:
+            refills = [f for f, _ in self.t.fills if f > emptied]
+            out.append((emptied, refills[0] if refills else now))
         return out
 
     def _check_radio_withholding(self) -> None:

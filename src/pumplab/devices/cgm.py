@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 
-from pumplab.clock import MS_PER_MINUTE, Clock
+from pumplab.clock import MS_PER_MINUTE, Clock, EventHandle
 from pumplab.devices.peripheral import Peripheral
 from pumplab.link.base import Envelope, Link
 from pumplab.link.messages import Ack, SensorBackfill, SensorFlag, SensorReading
@@ -63,11 +63,20 @@ class CgmTransmitter(Peripheral):
         self.readings_sent = 0
         self.backfilled = 0
         self.dropped_unacked = 0
+        self._timer: EventHandle | None = None
 
     def start(self) -> None:
         """Attach to the link and schedule the first sample."""
         super().start()
-        self._clock.schedule_at(self._first_sample_ms, self._sample, label="cgm sample")
+        self._timer = self._clock.schedule_at(self._first_sample_ms, self._sample,
+                                              label="cgm sample")
+
+    def stop(self) -> None:
+        """Switch the transmitter off: no more samples (unacknowledged ones are kept)."""
+        if self._timer is not None:
+            self._clock.cancel(self._timer)
+            self._timer = None
+        super().stop()
 
     @property
     def unacknowledged(self) -> int:
@@ -76,7 +85,8 @@ class CgmTransmitter(Peripheral):
 
     def _sample(self) -> None:
         now = self._clock.now_ms
-        self._clock.schedule_at(now + self._interval_ms, self._sample, label="cgm sample")
+        self._timer = self._clock.schedule_at(now + self._interval_ms, self._sample,
+                                              label="cgm sample")
         self._seq += 1
         glucose, flag = self._source(now)
         if glucose is None and flag is SensorFlag.OK:

@@ -6,27 +6,40 @@ command does not come back, the app **reads the pump's status before doing
 anything else**, and never resends blindly.
 
 - Secure pump (``use_command_ids=True``): every dose command carries a fresh
-  command id.  After a timeout the app asks for status: if the pump reports
-  this id as the sender's last accepted command, the dose is known to be
-  accepted.  Otherwise the pump never accepted it (it was lost on the way, or
-  refused and the refusal was lost), and the app sends the *same command with
-  the same id* again: the pump's idempotency answers a command it has seen
-  with its original outcome and delivers nothing, so this can never double a
-  dose.
+  command id, assigned when the command is first sent (not when it is
+  queued).  Before its first command the app reads the pump's status and
+  starts above ``command_id_high_water``, the highest id the pump has decided
+  on for this sender, so an app that lost its counter (a restarted phone)
+  never reuses an old id.  A ``STALE_COMMAND_ID`` or ``DUPLICATE_ID_MISMATCH``
+  refusal of a command sent once (another client with this address took ids
+  meanwhile) means the pump refused it without acting; the app re-reads the
+  high-water mark and sends it again with a new id.  (After a resend it cannot
+  tell which copy was refused, so it reports the outcome ``unknown``.)
+
+  After a timeout the app asks for status: if the pump reports this id as the
+  sender's last accepted command, the dose is known to be accepted.  Otherwise
+  the pump never accepted it (it was lost on the way, or refused and the
+  refusal was lost), and the app sends the *same command with the same id*
+  again: the pump's idempotency answers a command it has seen with its
+  original outcome and delivers nothing, so this can never double a dose.
 - Legacy pump (no command ids): before sending, the app reads the pump's
   status to learn the head of its history (the *mark*); after a timeout it
   reads the history records written after the mark and looks for the pump's
   ``command`` record of this command (source, type and payload); found, its
-  outcome is the answer.  Not found, the command never arrived and is sent
-  again.  Without the mark an earlier identical command would be mistaken for
-  this one.  (The legacy protocol itself cannot rule out a command that arrives
-  after its own history was read: only command ids can, which is why the
-  secure pump has them.)
+  outcome is the answer, unless a later ``recovery`` record names it as
+  accepted but never executed (the pump restarted first): then it is reported
+  rejected with ``NOT_EXECUTED`` and not sent again (a dose decided minutes
+  ago is for the controller to decide afresh).  Not found, the command never
+  arrived and is sent again.  Without the mark an earlier identical command
+  would be mistaken for this one.  (The legacy protocol itself cannot rule out
+  a command that arrives after its own history was read: only command ids
+  can, which is why the secure pump has them.)
 
 A legacy pump's radio sleeps until a wake-up burst (MiniMed power-control,
 opcode 0x5D), as OpenAPS tools know: the legacy app sends a
-:class:`WakeupCommand` before a command when its last one is older than
-``wakeup_refresh_ms``.
+:class:`WakeupCommand` before a request when the listening window it opened
+(``wakeup_minutes``) is about to close, and again after any unanswered
+request (a restarted pump's radio is asleep whatever the app believes).
 
 Either way, if the pump cannot be reached within ``max_attempts`` rounds the
 outcome is reported as ``unknown`` and the app sends nothing more for it: a
@@ -69,6 +82,10 @@ __all__ = ["ControllerApp", "DoseOutcome"]
 OutcomeStatus = Literal["accepted", "rejected", "unknown", "not_sent"]
 
 
+#: Refusals that mean "this id is already used": the command was not acted on.
+_ID_TAKEN = (NakReason.STALE_COMMAND_ID, NakReason.DUPLICATE_ID_MISMATCH)
+
+
 @dataclass(frozen=True, slots=True)
 class DoseOutcome:
     """How a command sent by the app ended, and how the app found out."""
@@ -88,7 +105,11 @@ class _Pending:
     attempts: int = 0
     rounds: int = 0
     history_mark: int = 0
+    # "mark": reading status before sending (legacy: the history head; secure:
+    # the command-id high-water mark).  The command has not been sent yet.
     phase: Literal["mark", "command", "status", "history"] = "command"
+    # Legacy history search: the matching command record (seq, outcome, reason).
+    found: tuple[int, str, str | None] | None = None
     timer: EventHandle | None = field(default=None, repr=False)
 
 
@@ -115,6 +136,7 @@ class ControllerApp(Peripheral):
         self._timeout_ms = ack_timeout_ms
         self._max_attempts = max_attempts
         self._next_id = first_command_id
+        self._ids_synced = False  # secure: high-water mark read since start or a STALE refusal
         self._queue: deque[_Pending] = deque()
         self._current: _Pending | None = None
         self._history_seq = 0
@@ -128,7 +150,7 @@ class ControllerApp(Peripheral):
 
     def bolus(self, amount_u: float, on_done: Callable[[DoseOutcome], None] | None = None) -> None:
         """Ask for a normal bolus of ``amount_u``."""
-        self._enqueue(BolusCommand(amount_u, command_id=self._take_id()), on_done)
+        self._enqueue(BolusCommand(amount_u), on_done)
 
     def temp_basal(
         self,
@@ -139,16 +161,21 @@ class ControllerApp(Peripheral):
         on_done: Callable[[DoseOutcome], None] | None = None,
     ) -> None:
         """Ask for a temporary basal by rate or percent."""
-        command = TempBasalCommand(
-            rate_u_per_h, percent, duration_min, command_id=self._take_id()
-        )
-        self._enqueue(command, on_done)
+        self._enqueue(TempBasalCommand(rate_u_per_h, percent, duration_min), on_done)
 
     def cancel_temp_basal(self, on_done: Callable[[DoseOutcome], None] | None = None) -> None:
-        self._enqueue(CancelTempBasalCommand(command_id=self._take_id()), on_done)
+        self._enqueue(CancelTempBasalCommand(), on_done)
 
     def suspend(self, on_done: Callable[[DoseOutcome], None] | None = None) -> None:
-        self._enqueue(SuspendCommand(command_id=self._take_id()), on_done)
+        self._enqueue(SuspendCommand(), on_done)
+
+    def stop(self) -> None:
+        """Detach from the link; a command still in flight is abandoned unreported."""
+        if self._current is not None and self._current.timer is not None:
+            self._clock.cancel(self._current.timer)
+        self._current = None
+        self._queue.clear()
+        super().stop()
 
     def read_status(self, on_status: Callable[[StatusReport], None]) -> None:
         """Ask for a status report (no retry: a caller polls again if it wants)."""
@@ -161,9 +188,7 @@ class ControllerApp(Peripheral):
 
     # ---------------------------------------------------------------- internals
 
-    def _take_id(self) -> int | None:
-        if not self._use_ids:
-            return None
+    def _take_id(self) -> int:
         command_id = self._next_id
         self._next_id += 1
         return command_id
@@ -195,17 +220,22 @@ class ControllerApp(Peripheral):
         super()._send(message)
 
     def _send_command(self, pending: _Pending) -> None:
+        if self._use_ids and pending.command.command_id is None:
+            # Assigned at first send, after any sync: a queued command never
+            # holds an id the pump might already have seen.
+            pending.command = dataclasses.replace(pending.command, command_id=self._take_id())
         pending.attempts += 1
         pending.phase = "command"
         self._send(pending.command)
         self._arm(pending)
 
     def _start(self, pending: _Pending) -> None:
-        if self._use_ids:
+        if self._use_ids and self._ids_synced:
             self._send_command(pending)
             return
         # Legacy: learn the history head first, so the search after a lost
         # answer only looks at records this command could have caused.
+        # Secure: learn the pump's command-id high-water mark for this sender.
         pending.phase = "mark"
         self._send(ReadStatusCommand())
         self._arm(pending)
@@ -221,6 +251,9 @@ class ControllerApp(Peripheral):
         if pending is not self._current:
             return
         pending.rounds += 1
+        # No answer may mean the legacy radio fell asleep (a pump restart puts
+        # it to sleep early): wake it again before the next request.
+        self._awake_until_ms = -1
         if pending.rounds >= self._max_attempts * 2:
             never_sent = pending.phase == "mark"
             self._finish(pending, "not_sent" if never_sent else "unknown", None, "gave_up")
@@ -235,6 +268,7 @@ class ControllerApp(Peripheral):
             self._send(ReadStatusCommand())
         else:
             pending.phase = "history"
+            pending.found = None
             self._send(ReadHistoryCommand(since_seq=pending.history_mark, limit=1000))
         self._arm(pending)
 
@@ -289,13 +323,37 @@ class ControllerApp(Peripheral):
             return  # a late answer to an earlier command
         if isinstance(message, Ack):
             self._finish(pending, "accepted", None, "ack", message.replayed)
+        elif self._use_ids and message.reason in _ID_TAKEN and not message.replayed:
+            self._on_id_taken(pending, message.reason)
         else:
             self._finish(pending, "rejected", message.reason, "ack", message.replayed)
+
+    def _on_id_taken(self, pending: _Pending, reason: NakReason) -> None:
+        """The pump refused the id as already used (below its high-water mark, or
+        remembered for another command), without acting on this message."""
+        self._ids_synced = False
+        if pending.attempts > 1:
+            # An earlier copy of this id was sent and its answer lost: which copy
+            # the pump decided on is unknowable from this refusal.
+            self._finish(pending, "unknown", reason, "ack")
+            return
+        pending.rounds += 1
+        if pending.rounds >= self._max_attempts:
+            # Refused every time (another client keeps taking ids): never acted.
+            self._finish(pending, "rejected", reason, "ack")
+            return
+        pending.command = dataclasses.replace(pending.command, command_id=None)
+        self._start(pending)
 
     def _status_for_pending(self, status: StatusReport) -> None:
         pending = self._current
         if pending is not None and pending.phase == "mark":
             pending.history_mark = status.history_seq
+            if self._use_ids:
+                high = status.command_id_high_water
+                if high is not None:
+                    self._next_id = max(self._next_id, high + 1)
+                self._ids_synced = True
             pending.phase = "command"
             pending.attempts = 0
             self._send_command(pending)
@@ -315,25 +373,45 @@ class ControllerApp(Peripheral):
             return
         wanted = _payload(pending.command)
         for record in page.records:
-            self._history_seq = max(self._history_seq, int(record.get("seq", 0)))
+            seq = int(record.get("seq", 0))
+            self._history_seq = max(self._history_seq, seq)
             data = record.get("data", {})
+            kind = record.get("kind")
             if (
-                record.get("kind") == "command"
+                pending.found is None
+                and kind == "command"
                 and data.get("src") == self.address
                 and data.get("type") == pending.command.type_name
                 and data.get("payload") == wanted
             ):
-                if data.get("outcome") == "accepted":
-                    self._finish(pending, "accepted", None, "history")
-                else:
-                    reason = data.get("reason")
-                    self._finish(pending, "rejected",
-                                 NakReason(reason) if reason else None, "history")
+                pending.found = (seq, str(data.get("outcome")), data.get("reason"))
+            elif (
+                pending.found is not None
+                and kind == "recovery"
+                and data.get("not_executed_command_seq") == pending.found[0]
+            ):
+                # Accepted, but the pump stopped before it took effect.
+                self._finish(pending, "rejected", NakReason.NOT_EXECUTED, "history")
                 return
         if page.more:
             self._send(ReadHistoryCommand(since_seq=self._history_seq, limit=1000))
             return
-        self._resend_or_give_up(pending)
+        if pending.found is None:
+            self._resend_or_give_up(pending)
+            return
+        _, outcome, reason = pending.found
+        if outcome == "accepted":
+            self._finish(pending, "accepted", None, "history")
+        else:
+            self._finish(pending, "rejected", _reason(reason), "history")
+
+
+def _reason(value: str | None) -> NakReason | None:
+    """A history record's reason code (None when absent or unknown to this app)."""
+    try:
+        return NakReason(value) if value else None
+    except ValueError:
+        return None
 
 
 def _payload(command: Command) -> dict[str, Any]:

@@ -34,6 +34,12 @@ class Peripheral:
         self._attached = True
         self._link.attach(self.address, self._on_envelope)
 
+    def stop(self) -> None:
+        """Detach from the link (a phone app closed, a device switched off)."""
+        if self._attached:
+            self._link.detach(self.address)
+            self._attached = False
+
     def _send(self, message: Message) -> None:
         self._link.send(self.address, self.pump_address, message)
 
