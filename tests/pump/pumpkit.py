@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from pumplab.clock import MS_PER_MINUTE, EventClock
-from pumplab.devices.history import HistoryStore, MemoryHistory
+from pumplab.devices.history import HistoryRecord, HistoryStore, JSONValue, MemoryHistory
 from pumplab.devices.pump import ProtocolMode, Pump, PumpSettings, RecordingMotor
+from pumplab.errors import HistoryError
 from pumplab.link.base import Envelope
 from pumplab.link.memory import InMemoryLink
 from pumplab.link.messages import Message, Response
@@ -22,6 +24,31 @@ CGM = "cgm:SN1234"
 METER = "meter:C0FFEE"
 REMOTE = "remote:123456"
 ATTACKER = "radio:evil"
+
+
+class FailingHistory(MemoryHistory):
+    """A memory history whose appends fail on demand.
+
+    After ``ok`` records every append raises ``error`` (a full disk); and, once,
+    the next append of kind ``fail_on`` raises it (power lost between a command
+    and its effect).
+    """
+
+    def __init__(self, ok: int | None = None,
+                 error: Exception | None = None) -> None:
+        super().__init__()
+        self.ok = ok
+        self.error = error if error is not None else HistoryError("disk full")
+        self.fail_on: str | None = None
+
+    def append(self, kind: str, data: Mapping[str, JSONValue], *, device_time_ms: int,
+               clock_ms: int) -> HistoryRecord:
+        if kind == self.fail_on:
+            self.fail_on = None
+            raise self.error
+        if self.ok is not None and len(self.records()) >= self.ok:
+            raise self.error
+        return super().append(kind, data, device_time_ms=device_time_ms, clock_ms=clock_ms)
 
 
 @dataclass

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import pytest
-from pumpkit import APP, ATTACKER, CGM, CLINIC, METER, PUMP, SERIAL, bench, motor_u
+from pumpkit import (
+    APP,
+    ATTACKER,
+    CGM,
+    CLINIC,
+    METER,
+    PUMP,
+    SERIAL,
+    FailingHistory,
+    bench,
+    motor_u,
+)
 
 from pumplab.clock import EventClock
-from pumplab.devices.history import HistoryRecord, JSONValue, MemoryHistory
+from pumplab.devices.history import MemoryHistory
 from pumplab.devices.pump import (
     AlarmCode,
     Pump,
@@ -204,23 +213,9 @@ def test_constructor_clock_outside_the_window_is_a_settings_error() -> None:
     assert err.value.field == "clock_ms" and "2100" in (err.value.allowed or "")
 
 
-class _RefusingHistory(MemoryHistory):
-    """A history whose appends start raising ValueError (not HistoryError) after ``ok``."""
-
-    def __init__(self, ok: int) -> None:
-        super().__init__()
-        self.ok = ok
-
-    def append(self, kind: str, data: Mapping[str, JSONValue], *, device_time_ms: int,
-               clock_ms: int) -> HistoryRecord:
-        if len(self.records()) >= self.ok:
-            raise ValueError("value refused by the store")
-        return super().append(kind, data, device_time_ms=device_time_ms, clock_ms=clock_ms)
-
-
 def test_any_failed_append_halts_delivery_with_an_alarm() -> None:
     """An append failing with any exception stops delivery loudly; nothing escapes the clock."""
-    b = bench(history=_RefusingHistory(ok=10))
+    b = bench(history=FailingHistory(ok=10, error=ValueError("value refused by the store")))
     b.run_min(24 * 60)
     assert b.pump.phase is PumpPhase.HALTED
     assert b.pump.screen.value == AlarmCode.HISTORY_FAILURE.value

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-from pumpkit import APP, ATTACKER, SERIAL, bench, motor_u
+from pumpkit import APP, ATTACKER, SERIAL, FailingHistory, bench, motor_u
 
 from pumplab.clock import MS_PER_MINUTE, EventClock
-from pumplab.devices.history import HistoryRecord, JSONValue, MemoryHistory, SqliteHistory
+from pumplab.devices.history import MemoryHistory, SqliteHistory
 from pumplab.devices.pump import (
     AlarmCode,
     Pump,
@@ -151,20 +150,6 @@ def test_pump_refuses_delivery_on_a_history_that_fails_verification(tmp_path: Pa
     assert not ui.clear_alarm(b.pump).done
 
 
-class FailingHistory(MemoryHistory):
-    """A memory history whose appends start failing after ``ok`` records (a full disk)."""
-
-    def __init__(self, ok: int) -> None:
-        super().__init__()
-        self.ok = ok
-
-    def append(self, kind: str, data: Mapping[str, JSONValue], *, device_time_ms: int,
-               clock_ms: int) -> HistoryRecord:
-        if len(self.records()) >= self.ok:
-            raise HistoryError("disk full")
-        return super().append(kind, data, device_time_ms=device_time_ms, clock_ms=clock_ms)
-
-
 def test_a_failed_append_stops_delivery() -> None:
     """When the history cannot be written the pump stops delivering and alarms."""
     b = bench(history=FailingHistory(ok=20))
@@ -255,23 +240,10 @@ def test_a_history_of_another_pump_or_mode_is_refused(mode: str, serial: str,
     assert motor.strokes == []
 
 
-class _CutAfterCommand(MemoryHistory):
-    """Fails the append of one record kind once: the pump 'dies' right after the command."""
-
-    fail_on: str | None = None
-
-    def append(self, kind: str, data: Mapping[str, JSONValue], *, device_time_ms: int,
-               clock_ms: int) -> HistoryRecord:
-        if kind == self.fail_on:
-            self.fail_on = None
-            raise HistoryError("power lost")
-        return super().append(kind, data, device_time_ms=device_time_ms, clock_ms=clock_ms)
-
-
 def test_a_dose_accepted_but_cut_off_before_its_effect_is_reported_not_executed() -> None:
     """Command recorded, bolus_start never: after a restart the pump records and alarms it,
     status does not report it, and a resend is answered NOT_EXECUTED (nothing delivered)."""
-    h = _CutAfterCommand()
+    h = FailingHistory(error=HistoryError("power lost"))
     b = bench(history=h)
     h.fail_on = "bolus_start"
     assert b.send(APP, BolusCommand(2.0, command_id=77)) is None  # halted: no answer
@@ -293,7 +265,7 @@ def test_a_dose_accepted_but_cut_off_before_its_effect_is_reported_not_executed(
 
 def test_a_halted_pump_does_not_report_a_command_whose_effect_failed() -> None:
     """The effect's append fails: the command is not the sender's last accepted one."""
-    h = _CutAfterCommand()
+    h = FailingHistory(error=HistoryError("power lost"))
     b = bench(history=h)
     assert isinstance(b.send(APP, BolusCommand(1.0, command_id=1)), Ack)
     h.fail_on = "bolus_start"

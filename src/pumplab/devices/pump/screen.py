@@ -22,6 +22,7 @@ of whatever is on the stack until it is cleared with ESC then ACT.
 from __future__ import annotations
 
 import enum
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -90,14 +91,16 @@ class Screen:
         return self.items[self.cursor] if self.items else None
 
 
-class Node:
+class Node(ABC):
     """A screen on the stack: renders itself and reacts to keys."""
 
+    @abstractmethod
     def render(self) -> Screen:
-        raise NotImplementedError
+        """What the display shows for this screen now."""
 
+    @abstractmethod
     def key(self, key: Key, stack: ScreenStack) -> None:
-        raise NotImplementedError
+        """React to one key press (may push or pop screens on ``stack``)."""
 
 
 class ScreenStack:
