@@ -230,3 +230,57 @@ def test_weak_link_catches_a_later_repetition_as_often_as_the_packet_error_rate_
     mean = sum(firsts.values()) / len(firsts)
     assert len(firsts) == pytest.approx(bursts * caught, abs=8)
     assert mean == pytest.approx(expected_mean, rel=0.15)
+
+
+def test_repetition_lost_in_a_collision_is_caught_at_the_next() -> None:
+    """A frame colliding with the repetition a receiver was about to catch pushes the
+    catch to the following repetition."""
+    clock, medium = quiet_medium()
+    driver = medium.add(device("driver", -1.0), channels=[QUIET.name])
+    other = medium.add(device("other", 1.0), channels=[QUIET.name])
+    inbox = Inbox()
+    medium.add(device("pump", 0.0), channels=[QUIET.name], handler=inbox)
+    driver.transmit(SHORT_AIR, repeat=10, interval_ms=30)
+    other.transmit(SHORT_AIR)                  # on top of repetition 0, equally strong
+    clock.run_until(1_000)
+    senders = [(medium.resolve(r.provenance).transmitter, r.start_us) for r in inbox.got]
+    assert senders == [("driver", 30_000), ("driver", 270_000)]
+
+
+def test_jammed_wakeup_burst_costs_a_handful_of_events() -> None:
+    """A jam that drowns a 500-frame burst for its first 5 s is skipped over, not tried
+    repetition by repetition; the pump catches the first repetition after it."""
+    clock, medium = quiet_medium()
+    driver = medium.add(device("driver", 0.0), channels=[QUIET.name])
+    inbox = Inbox()
+    medium.add(device("pump", 1.0), channels=[QUIET.name], handler=inbox)
+    medium.add(device("jammer", 2.0, eirp_dbm=30.0), channels=[QUIET.name]).jam(5_000)
+    driver.transmit(SHORT_AIR, repeat=500, interval_ms=24)
+    events = clock.run_until(20_000)
+    assert events <= 5
+    assert [r.start_us for r in inbox.got] == [209 * 24_000, 499 * 24_000]
+
+
+def test_reactively_jammed_burst_gives_up_at_once() -> None:
+    """A reactive jam on every repetition leaves nothing to catch, in one event."""
+    clock, medium = quiet_medium()
+    records = Records()
+    medium.add_frame_observer(records)
+    driver = medium.add(device("driver", 0.0), channels=[QUIET.name])
+    inbox = Inbox()
+    medium.add(device("pump", 1.0), channels=[QUIET.name], handler=inbox)
+    guard = medium.add(device("guard", 1.5, eirp_dbm=20.0), channels=[QUIET.name])
+    guard.jam_reactively(lambda start: True, reaction_us=11_000)
+    driver.transmit(SHORT_AIR, repeat=500, interval_ms=24)
+    events = clock.run_until(20_000)
+    assert inbox.got == [] and events <= 3
+    assert records.frames[0].rx["pump"].status is RxStatus.JAMMED
+
+
+def test_schedules_must_be_listen_schedules() -> None:
+    """A wrong object as a schedule is misuse."""
+    _, medium = quiet_medium()
+    with pytest.raises(TypeError, match="next_window_us"):
+        medium.add(device("a", 0.0), channels=[QUIET.name], schedule="always")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="window_ms"):
+        DutyCycle(period_ms=100, window_ms=200)

@@ -84,6 +84,11 @@ _MEDIUM_SERIALS = itertools.count(1)
 _HOPELESS_PER = 1.0 - 1e-12
 
 
+def _check_schedule(schedule: object) -> None:
+    if not isinstance(schedule, ListenSchedule):
+        raise TypeError(f"a listen schedule has next_window_us(t_us); got {schedule!r}")
+
+
 def _ceil_ms(t_us: int) -> int:
     return -(-t_us // 1000)
 
@@ -358,8 +363,7 @@ class MediumRadio:
 
     def listen(self, schedule: ListenSchedule = ALWAYS) -> None:
         self._check_live()
-        if not isinstance(schedule, ListenSchedule):
-            raise TypeError(f"a listen schedule has next_window_us(t_us); got {schedule!r}")
+        _check_schedule(schedule)
         self._schedule = schedule
         self._medium._schedule_changed(self)
 
@@ -491,6 +495,7 @@ class Medium:
         """Put ``participant`` on the air, listening on ``channels`` with ``schedule``."""
         if participant.name in self._radios:
             raise ValueError(f"a participant called {participant.name!r} is already on the air")
+        _check_schedule(schedule)
         radio = MediumRadio(self, participant)
         self._radios[participant.name] = radio
         radio._handler = handler
@@ -827,7 +832,42 @@ class Medium:
             self._deliver(tx, k, rx)
         else:
             burst_rx.status = status
-            self._plan(tx, burst_rx, k + 1)
+            self._plan(tx, burst_rx, self._retry_from(tx, k, rx, status))
+
+    def _retry_from(self, tx: _Tx, k: int, rx: MediumRadio, status: RxStatus) -> int:
+        """The repetition to look for next after repetition ``k`` failed with ``status``.
+
+        Normally ``k + 1``.  When the receiver is on the air itself, or a jam
+        drowns the frame completely, the repetitions until that ends would fail
+        the same way: skip them instead of trying each (a jammed 500-frame
+        wake-up stays a handful of events).  A reactive jam on this very burst
+        covers every repetition: nothing more can be caught.
+        """
+        a = tx.rep_start(k)
+        b = a + tx.dur_us
+        if status is RxStatus.TRANSMITTING:
+            until = max(o.end_us for o in rx._own if _overlaps(o, a, b))
+        elif status is RxStatus.JAMMED:
+            jams = [j for j in self._channels[tx.chan.name].jams
+                    if j.radio is not rx and _overlaps(j, a, b)]
+            noise = self._noise(rx, tx.chan)
+            signal = self._tx_signal(tx, rx)
+            drowning: list[int] = []
+            for jam in jams:
+                jam_mw = db_to_mw(self._signal_dbm(jam, jam.start_us, rx))
+                if packet_error_rate(signal - mw_to_db(noise + jam_mw), tx.bits) < _HOPELESS_PER:
+                    continue
+                if jam.bound is tx:
+                    return tx.count
+                if jam.bound is None:
+                    drowning.append(jam.end_us)
+            if not drowning:
+                return k + 1
+            until = max(drowning)
+        else:
+            return k + 1
+        # First repetition starting at or after `until`.
+        return max(k + 1, -(-(until - tx.start_us) // tx.period_us))
 
     def _finish_burst(self, tx: _Tx) -> None:
         tx.end_handle = None
