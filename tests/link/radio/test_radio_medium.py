@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from radiokit import LONG_AIR, OTHER, QUIET, SHORT_AIR, Inbox, Records, device, quiet_medium
 
-from pumplab.link.radio import Radio, RxStatus
+from pumplab.link.radio import Participant, Radio, RxStatus
 from pumplab.link.radio.calibration import median_received_dbm
 
 
@@ -255,3 +255,25 @@ def test_medium_radio_is_a_radio() -> None:
     _, medium = quiet_medium()
     assert isinstance(medium.add(device("a", 0.0), channels=[QUIET.name]), Radio)
     assert medium.radio("a").airtime_us(12) == 15_625
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": ""}, "name"),
+        ({"position_m": (1.0,)}, "position_m"),
+        ({"position_m": (1.0, float("inf"))}, "position_m"),
+        ({"eirp_dbm": float("nan")}, "eirp_dbm"),
+        ({"worn_on": ""}, "worn_on"),
+    ],
+)
+def test_impossible_participants_are_refused(kwargs: dict[str, object], message: str) -> None:
+    """A participant needs a name, a finite 2-D position and a finite power."""
+    fields: dict[str, object] = {"name": "a", "position_m": (0.0, 0.0), "eirp_dbm": 0.0}
+    fields.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        Participant(**fields)  # type: ignore[arg-type]
+
+
+def test_participant_position_is_stored_as_a_float_pair() -> None:
+    assert Participant("a", [1, 2], 0.0).position_m == (1.0, 2.0)  # type: ignore[arg-type]

@@ -34,7 +34,7 @@ most two deliveries per receiver and burst.
 
 What the medium does not do: decode anything (the capture writer gets decoders
 injected), decide when devices sleep (the protocol layer sets listen
-schedules), carrier-sense before transmitting (protocol layers may check
+schedules), listen before talk (a radio knows only its own
 :meth:`MediumRadio.busy_until_ms`), model adjacent-channel interference, or
 move participants by itself.
 """

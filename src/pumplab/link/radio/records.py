@@ -62,10 +62,14 @@ class Participant:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ValueError("a participant needs a non-empty name")
-        if len(self.position_m) != 2 or not all(
-            isinstance(v, int | float) and math.isfinite(v) for v in self.position_m
+        position = tuple(self.position_m)
+        if len(position) != 2 or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            for v in position
         ):
             raise ValueError(f"position_m must be two finite numbers, got {self.position_m!r}")
+        # Stored as a tuple of floats whatever sequence was given (frozen, hashable).
+        object.__setattr__(self, "position_m", (float(position[0]), float(position[1])))
         for name in ("eirp_dbm", "rx_gain_dbi"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not math.isfinite(value):
