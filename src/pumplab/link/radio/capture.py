@@ -139,7 +139,7 @@ class CaptureFrame:
     packet: bytes | None
     repeat: int
     interval_ms: int
-    rx: Mapping[str, RxReport] = field(compare=True)
+    rx: Mapping[str, RxReport]
     line: int = field(default=0, compare=False)
 
 
