@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from pumplab.cli.main import main
+from pumplab.cli.run import history_file_name
 from pumplab.devices.history import SqliteHistory
 
 HEX64 = "ab" * 32
@@ -205,7 +206,8 @@ def test_meals_after_the_end_of_the_inputs_are_named_in_a_warning(
     inputs = tmp_path / "in.csv"
     inputs.write_text(INPUTS_HEADER + "0,,0\n599,0,0\n")  # ten hours: breakfast only
     code, _, err = run_cli(capsys, "patient", "simulate", "--patient", "adult#001",
-                           "--inputs", str(inputs), "--meals", "standard-day", "--json")  # fmt: skip
+                           "--inputs", str(inputs), "--meals", "standard-day",
+                           "--json")  # fmt: skip
     assert code == 0
     assert err.count("\n") == 1 and err.startswith("pumplab: warning: --meals standard-day: ")
     assert "lunch at 12:00 (70 g)" in err and "dinner at 18:00 (80 g)" in err
@@ -219,7 +221,8 @@ def test_a_run_long_enough_for_every_meal_warns_nothing(
     inputs = tmp_path / "in.csv"
     inputs.write_text(INPUTS_HEADER + "0,,0\n1439,0,0\n")
     code, _, err = run_cli(capsys, "patient", "simulate", "--patient", "adult#001",
-                           "--inputs", str(inputs), "--meals", "standard-day", "--json")  # fmt: skip
+                           "--inputs", str(inputs), "--meals", "standard-day",
+                           "--json")  # fmt: skip
     assert (code, err) == (0, "")
 
 
@@ -245,7 +248,8 @@ def test_too_small_and_too_large_values_get_the_same_one_line_error(
     tmp_path: Path, history: Path, capsys: pytest.CaptureFixture[str],
     argv: list[str], field: str,
 ) -> None:
-    """Too-small values got argparse's multi-line usage (exit 2), too-large ones one line (exit 1)."""
+    """Too-small values got argparse's multi-line usage (exit 2), too-large ones one line
+    (exit 1): now both get one line and exit 2."""
     inputs = tmp_path / "in.csv"
     inputs.write_text(INPUTS_HEADER + "0,0,0\n")
     trace = tmp_path / "t.csv"
@@ -279,8 +283,9 @@ def test_every_file_a_command_writes_gets_the_same_mode(
     export = tmp_path / "ns.json"
     assert run_cli(capsys, "history", "export", str(history), "--format", "nightscout",
                    "--out", str(export))[0] == 0  # fmt: skip
+    history_name = history_file_name("adult#001")  # the name the run's checks predict
     written = [folder / n for n in ("trace.csv", "events.json", "outcome.json",
-                                    "history-adult-001.sqlite")] + [trace, export]  # fmt: skip
+                                    history_name)] + [trace, export]  # fmt: skip
     assert {p.name: oct(_mode(p)) for p in written} == {p.name: "0o644" for p in written}
 
 

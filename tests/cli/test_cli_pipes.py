@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import pumplab
-from pumplab.devices.history import SqliteHistory
+from pumplab.devices.history import JSONValue, SqliteHistory
 
 #: The source tree of the pumplab this test process imported (the subprocess runs the same).
 SRC = Path(pumplab.__file__).resolve().parents[1]
@@ -48,8 +48,9 @@ def big_history(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("pipes") / "big.sqlite"
     with SqliteHistory(path) as store:
         for i in range(1500):
-            store.append("meter_bg", {"bg_mg_dl": 100 + i % 50, "meter": "contour" * 10},
-                         device_time_ms=i * 1000, clock_ms=1_704_096_000_000 + i * 1000)  # fmt: skip
+            data: dict[str, JSONValue] = {"bg_mg_dl": 100 + i % 50, "meter": "contour" * 10}
+            store.append("meter_bg", data, device_time_ms=i * 1000,
+                         clock_ms=1_704_096_000_000 + i * 1000)  # fmt: skip
     return path
 
 

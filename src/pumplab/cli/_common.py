@@ -516,7 +516,11 @@ _ALLOWED_FILE = "a file path in an existing directory"
 
 
 def default_file_mode() -> int:
-    """The mode ``open()`` gives a new file: 0666 minus the process umask."""
+    """The mode ``open()`` gives a new file: 0666 minus the process umask.
+
+    The umask can only be read by setting it; it is put back at once (the
+    command line runs one thread).
+    """
     mask = os.umask(0o022)
     os.umask(mask)
     return 0o666 & ~mask
@@ -566,11 +570,19 @@ def place_file(source: Path, target: Path, *, overwrite: bool) -> None:
         os.replace(source, target)
     else:
         try:
-            os.link(source, target)
+            os.link(source, target)  # fails if the name is taken: never replaces
         except FileExistsError:
             raise InputError("already exists; refusing to overwrite it",
                              source=str(target)) from None  # fmt: skip
-        os.unlink(source)
+        except OSError:
+            # A file system without hard links: rename, after checking that the
+            # name is still free (a file appearing in between would be replaced).
+            if target.exists() or target.is_symlink():
+                raise InputError("already exists; refusing to overwrite it",
+                                 source=str(target)) from None  # fmt: skip
+            os.replace(source, target)
+        else:
+            os.unlink(source)
     _fsync_directory(target.parent if str(target.parent) else Path("."))
 
 

@@ -215,7 +215,7 @@ def simulate_command(
             if value is not None:
                 raise InputError("only applies to the CGM column: add --cgm", source=option)
     if cgm and out is None:
-        raise InputError("--cgm adds a cgm_mg_dl column to the trace: give --out TRACE.csv",
+        raise InputError("adds a cgm_mg_dl column to the trace: give --out TRACE.csv",
                          source="--cgm")
     if seed is not None and patients is not None and not (cgm or meals is not None):
         raise InputError("seeds nothing here: it applies to --population, --cgm and --meals",

@@ -149,7 +149,7 @@ def run_command(
                          source="--history", allowed="one patient with --history")  # fmt: skip
     plan = load_plan(meals)
     folder = out_dir if out_dir is not None else _next_run_dir(DEFAULT_OUT_ROOT)
-    histories = _check_outputs(folder, names, history)
+    _check_outputs(folder, names, history)
     warn_unreached_meals(plan, minutes)
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -168,11 +168,12 @@ def run_command(
             place_file(staging / name, folder / name, overwrite=False)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    for path in histories:
+    for patient in outcome.patients:
         # SQLite files are created private (0600); give them the mode every
         # other output file gets, as a file made by `open()` would have.
-        with contextlib.suppress(FileNotFoundError):
-            os.chmod(path, default_file_mode())
+        if patient.history_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(patient.history_path, default_file_mode())
 
     body = outcome.as_dict()
     body["out_dir"] = os.fspath(folder)
@@ -216,8 +217,8 @@ def history_file_name(patient: str) -> str:
     return f"history-{patient.replace('#', '-')}.sqlite"
 
 
-def _check_outputs(folder: Path, names: Sequence[str], history: Path | None) -> list[Path]:
-    """Refuse an output folder or history path a run cannot use; returns the history paths."""
+def _check_outputs(folder: Path, names: Sequence[str], history: Path | None) -> None:
+    """Refuse an output folder or history path a run cannot use, before anything runs."""
     if folder.exists() and not folder.is_dir():
         raise InputError("not a directory", source=str(folder),
                          allowed="a directory, or a path that does not exist yet")  # fmt: skip
@@ -230,12 +231,10 @@ def _check_outputs(folder: Path, names: Sequence[str], history: Path | None) -> 
     taken += [p.name for p in histories if p.parent == folder and p.exists()]
     if taken:
         raise InputError(
-            f"{folder} already holds {', '.join(taken)} of another run; runs never mix "
-            "or overwrite files", source="--out-dir",
-            allowed="a new folder, or one without trace.csv, events.json, outcome.json "
-            "and the patients' history files",
+            f"{folder} already holds {', '.join(taken)} of another run (runs never mix "
+            "or overwrite files)", source="--out-dir",
+            allowed="a new folder, or one without these files",
         )
-    return histories
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
