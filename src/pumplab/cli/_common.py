@@ -46,7 +46,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Final, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 
 import typer
 
@@ -102,8 +102,8 @@ __all__ = [
 
 #: The command did what was asked and every check it made passed.
 EXIT_OK: Final = 0
-#: A check the user asked for failed: a history that does not verify, a run
-#: whose history fails verification.  Nothing else exits with 1.
+#: A check failed: a history that does not verify (or is found damaged while
+#: read), a run whose history fails verification.  Nothing else exits with 1.
 EXIT_CHECK_FAILED: Final = 1
 #: A usage or input error: an unknown option, a value out of range, a file
 #: that does not exist or does not parse.  Nothing was done.
@@ -121,21 +121,12 @@ MAX_SAFE_INT: Final = 2**53 - 1
 #: The word that selects every name of a list option (``--patients all``).
 ALL: Final = "all"
 
-_F = TypeVar("_F", bound=Callable[..., Any])
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 # --------------------------------------------------------------------------
 # Errors
-
-
-class Names(tuple[str, ...]):
-    """The names given to a list option, in order; ``("all",)`` selects every name."""
-
-    __slots__ = ()
-
-
-#: The default of a list option that selects everything.
-ALL_NAMES: Final = Names((ALL,))
 
 
 class Interrupted(Exception):
@@ -146,7 +137,7 @@ class OutputClosed(Exception):
     """The reader of our output went away (``pumplab ... | head -1``)."""
 
 
-def guard(func: _F) -> _F:
+def guard(func: Callable[_P, _R]) -> Callable[_P, _R]:
     """Wrap a command function so Ctrl-C and a closed pipe reach :func:`main`.
 
     Click turns ``KeyboardInterrupt`` into a silent exit 130 and a broken pipe
@@ -156,7 +147,7 @@ def guard(func: _F) -> _F:
     """
 
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return func(*args, **kwargs)
         except KeyboardInterrupt as exc:
@@ -164,7 +155,7 @@ def guard(func: _F) -> _F:
         except BrokenPipeError as exc:
             raise OutputClosed() from exc
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def one_line(text: str) -> str:
@@ -233,6 +224,16 @@ def new_group(help: str) -> typer.Typer:
 # declared; each parser accepts both.  A parser raises ``typer.BadParameter``:
 # pydantic, which Typer validates through, would wrap a ``ValueError`` (and
 # ``InputError`` is one) into a message of its own.
+
+
+class Names(tuple[str, ...]):
+    """The names given to a list option, in order; ``("all",)`` selects every name."""
+
+    __slots__ = ()
+
+
+#: The default of a list option that selects everything.
+ALL_NAMES: Final = Names((ALL,))
 
 
 def _bad(message: str) -> Exception:

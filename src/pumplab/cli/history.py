@@ -73,7 +73,8 @@ _HEAD_ALLOWED = f"SEQ:HASH, SEQ 1..{MAX_SAFE_INT}, HASH 64 lowercase hex digits"
 _PATH_HELP = "The history file (SQLite), opened read-only."
 
 PathArg = Annotated[Path, typer.Argument(
-    metavar="PATH", exists=True, dir_okay=False, help=_PATH_HELP, show_default=False,
+    metavar="PATH", exists=True, dir_okay=False, readable=True, help=_PATH_HELP,
+    show_default=False,
 )]
 
 

@@ -110,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Output piped into `head` and closed early: not an error of ours.
         return EXIT_OK
     except SystemExit as exc:  # shell completion ends this way
+        if exc.code is None:
+            return EXIT_OK
         return exc.code if isinstance(exc.code, int) else EXIT_FAILED
     except Exception as exc:
         return _report(exc)
@@ -248,7 +250,6 @@ def run_cli(argv: Sequence[str] | None = None) -> Any:
         # The reader left (`| head -1`) with output still buffered: see
         # https://docs.python.org/3/library/signal.html#note-on-sigpipe
         _discard_stdout()
-        code = EXIT_OK if code == EXIT_OK else code
     sys.exit(code)
 
 

@@ -71,7 +71,8 @@ def register(app: typer.Typer) -> None:
 
 def metrics_command(
     trace: Annotated[Path, typer.Argument(
-        metavar="TRACE.csv", exists=True, dir_okay=False, help="The trace file to score.",
+        metavar="TRACE.csv", exists=True, dir_okay=False, readable=True,
+        help="The trace file to score.",
         show_default=False,
     )],
     json_out: Annotated[bool, typer.Option(

@@ -156,8 +156,8 @@ def register(app: typer.Typer) -> None:
 
 def simulate_command(
     inputs: Annotated[Path, typer.Option(
-        "--inputs", metavar="INPUTS.csv", exists=True, dir_okay=False, show_default=False,
-        help="Per-minute inputs: columns minute,carbs_g,insulin_u (required).",
+        "--inputs", metavar="INPUTS.csv", exists=True, dir_okay=False, readable=True,
+        show_default=False, help="Per-minute inputs: columns minute,carbs_g,insulin_u.",
     )],
     patients: Annotated[Names | None, typer.Option(
         "--patients", "--patient", parser=name_list(what="patient"), metavar="NAMES",
