@@ -29,8 +29,8 @@ parsers here and leaves error handling to :func:`pumplab.cli.main.main`:
   file gets the mode an ordinary new file gets (0666 minus the umask).
 
 Deliberately not here: anything a command computes.  Nothing heavy is imported
-at module level (Rich is imported when a table or a bar is drawn), so
-``pumplab --help`` stays quick.
+at module level (Rich when a table or a bar is drawn; numpy never), so
+``pumplab --help`` loads no numpy, numba or simulator.
 """
 
 from __future__ import annotations
