@@ -295,3 +295,35 @@ def test_show_prints_a_clock_beyond_the_calendar_as_milliseconds(
     code, out, err = _run(capsys, "show", str(path))
     assert code == 0, err
     assert f"{10**15} ms (not a date)" in out
+
+
+def test_show_knows_the_record_kinds_of_the_history_doc() -> None:
+    """`--kind` accepts the kinds of docs/history.md's table, no more and no fewer."""
+    import re
+
+    from pumplab.cli.history import RECORD_KINDS
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "history.md").read_text()
+    table = doc.split("### Record kinds", 1)[1].split("\n\n|", 1)[1].split("\n\n", 1)[0]
+    documented = {
+        kind
+        for line in table.splitlines()
+        for kind in re.findall(r"`([a-z_]+)`", line.split("|")[1])
+    }
+    assert documented == set(RECORD_KINDS)
+    assert len(RECORD_KINDS) == len(set(RECORD_KINDS))
+
+
+def test_verify_reports_a_file_that_makes_the_reader_raise_as_not_verified(
+    history: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Should the library raise on a damaged file, verify still fails as a check: one line, 1."""
+
+    def damaged(*args: object, **kwargs: object) -> None:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    monkeypatch.setattr("pumplab.devices.history.verify_file", damaged)
+    code, out, err = _run(capsys, "verify", str(history), "--json")
+    assert (code, err) == (1, "")
+    report = json.loads(out)
+    assert report["ok"] is False and "malformed" in report["reason"]

@@ -140,10 +140,18 @@ def verify_command(
     )] = False,
 ) -> int:
     """Verify the hash chain of a history file."""
-    from pumplab.devices.history import verify_file
+    import sqlite3
+
+    from pumplab.devices.history import VerifyReport, verify_file
 
     expected = None if expect_head is None else (expect_head.seq, expect_head.hash)
-    report = verify_file(path, expected_head=expected)
+    try:
+        report = verify_file(path, expected_head=expected)
+    except (sqlite3.Error, UnicodeDecodeError) as exc:
+        # verify_file reports damage as a failed report; should a damaged file
+        # still make it raise, the file is not verified all the same: a failed
+        # check (exit 1) in one line, never a traceback.
+        report = VerifyReport(False, 0, None, f"{path}: cannot be read as a history: {exc}")
     if json_out:
         emit_json("history-verify", _report_json(path, report))
     else:

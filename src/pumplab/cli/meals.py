@@ -58,7 +58,7 @@ def meals_command(
     if json_out:
         emit_json("meals", {"scenarios": records})
         return 0
-    table = new_table("scenario", "kind", "meals", "description",
+    table = new_table("scenario", "kind", "description", "meals",
                       title="built-in meal scenarios (--meals NAME; docs/meals.md)")  # fmt: skip
     for r in records:
         if r["kind"] == "fixed":
@@ -66,7 +66,7 @@ def meals_command(
         else:
             meals = "; ".join(f"{s['label']} {s['earliest']}-{s['latest']} p={s['probability']:g}"
                               for s in r["slots"])  # fmt: skip
-        table.add_row(r["name"], r["kind"], meals, r["description"])
+        table.add_row(r["name"], r["kind"], r["description"], meals)
     print_table(table)
     return 0
 
