@@ -287,3 +287,18 @@ def test_long_commands_report_progress_on_a_terminal(
         documents.append(document["schema"])
         position += 1  # the newline after each
     assert documents == ["pumplab.simulation/1", "pumplab.run/1"]
+
+
+def test_table_cells_are_shown_exactly_never_as_markup(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A record holding '[bold]' or ':smile:' is evidence: printed as is, pipe or terminal."""
+    text = '{"note": "[bold]x[/bold] [red]y :smile:"}'
+    table = new_table("data")
+    table.add_row(text)
+    print_table(table)
+    assert capsys.readouterr().out.splitlines()[1] == text
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stdout", terminal)
+    print_table(table)
+    assert text in terminal.getvalue()

@@ -102,3 +102,19 @@ def test_hours_that_are_whole_minutes_are_accepted(
     code, out, err = run(["--hours", "4.1", "--json", "--out-dir", str(tmp_path / "o")], capsys)
     assert code == 0, err
     assert json.loads(out)["config"]["minutes"] == 246
+
+
+def test_several_patients_each_wear_a_pump_with_its_own_history(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--patients a,b: one outcome per patient, one verified history file each."""
+    code, out, err = run(["--patients", "adult#002,child#003", "--hours", "1", "--meals",
+                          "fasting", "--json", "--out-dir", str(tmp_path / "o")], capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    assert [p["patient"] for p in data["patients"]] == ["adult#002", "child#003"]
+    for name in ("history-adult-002.sqlite", "history-child-003.sqlite"):
+        assert main(["history", "verify", str(tmp_path / "o" / name)]) == 0
+    code, _, err = run(["--patients", "adult#002,child#003", "--history",
+                        str(tmp_path / "h.sqlite"), "--out-dir", str(tmp_path / "p")], capsys)
+    assert code == 2 and err.startswith("pumplab: error: --history: ")

@@ -444,13 +444,16 @@ def print_table(table: Table) -> None:
     """
     from rich.console import Console
 
+    # Cells are data (a history record may hold "[bold]" or ":smile:"): shown
+    # exactly, never read as Rich markup or emoji codes.
     if sys.stdout.isatty():
-        Console(file=sys.stdout).print(table)
+        Console(file=sys.stdout, markup=False, emoji=False, highlight=False).print(table)
         return
     for column in table.columns:
         column.no_wrap = True
     buffer = io.StringIO()
-    Console(file=buffer, width=1_000_000, color_system=None, force_terminal=False).print(table)
+    Console(file=buffer, width=1_000_000, color_system=None, force_terminal=False,
+            markup=False, emoji=False, highlight=False).print(table)  # fmt: skip
     lines = [line.rstrip() for line in buffer.getvalue().splitlines()]
     sys.stdout.write("".join(line + "\n" for line in lines))
 
