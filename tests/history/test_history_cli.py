@@ -92,9 +92,10 @@ def test_verify_json_reports_every_field(history: Path, capsys: pytest.CaptureFi
     _damage(history)
     code, out, _ = _run(capsys, "verify", str(history), "--json")
     report = json.loads(out)
-    assert code == 1
+    assert code == 1 and report["schema"] == "pumplab.history-verify/1"
     assert (report["ok"], report["first_bad_seq"], report["records"]) == (False, 3, 2)
     assert set(report) == {
+        "schema",
         "path",
         "ok",
         "records",
@@ -126,22 +127,22 @@ def test_verify_expect_head_finds_a_cut_tail(
 def test_verify_rejects_a_malformed_expected_head(
     history: Path, head: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A malformed --expect-head is a usage error (exit 2)."""
-    with pytest.raises(SystemExit) as info:
-        main(["history", "verify", str(history), "--expect-head", head])
-    assert info.value.code == 2
-    assert "SEQ:HASH" in capsys.readouterr().err
+    """A malformed --expect-head is a usage error: one line, exit 2."""
+    code, _, err = _run(capsys, "verify", str(history), "--expect-head", head)
+    assert code == 2
+    assert err.startswith("pumplab: error: --expect-head: ") and "SEQ:HASH" in err
+    assert err.count("\n") == 1
 
 
 @pytest.mark.parametrize("action", [["verify"], ["show"], ["export", "--format", "nightscout"]])
 def test_a_missing_file_is_one_line_and_creates_nothing(
     tmp_path: Path, action: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """verify, show and export of a missing path: one error line, exit 1, no file made."""
+    """verify, show and export of a missing path: one error line, exit 2, no file made."""
     missing = tmp_path / "missing.db"
     code, _, err = _run(capsys, action[0], str(missing), *action[1:])
-    assert code == 1
-    assert err.splitlines() == [f"pumplab: error: {missing}: no such history file"]
+    assert code == 2
+    assert err.splitlines() == [f"pumplab: error: PATH: file '{missing}' does not exist"]
     assert os.listdir(tmp_path) == []
 
 
@@ -171,9 +172,10 @@ def test_show_prints_a_table(history: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_show_json_is_json_lines(history: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """--json prints one record object per line, with hashes."""
+    """--json prints one record object per line, with hashes and the schema on each line."""
     _, out, _ = _run(capsys, "show", str(history), "--json")
     records = [json.loads(line) for line in out.splitlines()]
+    assert {r["schema"] for r in records} == {"pumplab.history-record/1"}
     assert [r["seq"] for r in records] == list(range(1, 8))
     assert records[2]["data"] == {"bg_mg_dl": 140, "meter": "contour"}
     assert records[1]["prev_hash"] == records[0]["hash"]
@@ -251,7 +253,7 @@ def test_export_refuses_to_overwrite_the_history(
     code, _, err = _run(
         capsys, "export", str(history), "--format", "tidepool", "--out", str(history)
     )
-    assert code == 1
+    assert code == 2
     assert "refusing to overwrite the history" in err
     assert _run(capsys, "verify", str(history))[0] == 0
 
@@ -269,7 +271,7 @@ def test_export_to_an_unusable_path_is_refused_before_reading(
     code, out, err = _run(
         capsys, "export", str(history), "--format", "nightscout", "--out", str(target)
     )
-    assert (code, out) == (1, "")
+    assert (code, out) == (2, "")
     assert err.startswith(f"pumplab: error: {target}: ") and len(err.splitlines()) == 1
     assert ".tmp" not in err and not verified
     assert _files(tmp_path) == ["pump.db"]
@@ -293,3 +295,35 @@ def test_show_prints_a_clock_beyond_the_calendar_as_milliseconds(
     code, out, err = _run(capsys, "show", str(path))
     assert code == 0, err
     assert f"{10**15} ms (not a date)" in out
+
+
+def test_show_knows_the_record_kinds_of_the_history_doc() -> None:
+    """`--kind` accepts the kinds of docs/history.md's table, no more and no fewer."""
+    import re
+
+    from pumplab.cli.history import RECORD_KINDS
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "history.md").read_text()
+    table = doc.split("### Record kinds", 1)[1].split("\n\n|", 1)[1].split("\n\n", 1)[0]
+    documented = {
+        kind
+        for line in table.splitlines()
+        for kind in re.findall(r"`([a-z_]+)`", line.split("|")[1])
+    }
+    assert documented == set(RECORD_KINDS)
+    assert len(RECORD_KINDS) == len(set(RECORD_KINDS))
+
+
+def test_verify_reports_a_file_that_makes_the_reader_raise_as_not_verified(
+    history: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Should the library raise on a damaged file, verify still fails as a check: one line, 1."""
+
+    def damaged(*args: object, **kwargs: object) -> None:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    monkeypatch.setattr("pumplab.devices.history.verify_file", damaged)
+    code, out, err = _run(capsys, "verify", str(history), "--json")
+    assert (code, err) == (1, "")
+    report = json.loads(out)
+    assert report["ok"] is False and "malformed" in report["reason"]

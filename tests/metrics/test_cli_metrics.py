@@ -42,9 +42,14 @@ def two_patient_trace(tmp_path: Path) -> Path:
 def test_json_lists_one_object_per_patient_with_the_documented_keys(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """--json prints a list of objects whose keys are exactly the documented ones."""
-    assert main(["metrics", str(two_patient_trace(tmp_path)), "--json"]) == 0
-    records = json.loads(capsys.readouterr().out)
+    """--json prints one pumplab.metrics/1 object; its patients have exactly the documented keys."""
+    path = two_patient_trace(tmp_path)
+    assert main(["metrics", str(path), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert list(document) == ["schema", "source", "column", "patients"]
+    assert document["schema"] == "pumplab.metrics/1"
+    assert (document["source"], document["column"]) == (str(path), "cgm_mg_dl")
+    records = document["patients"]
     assert [r["patient"] for r in records] == ["p1", "p2"]
     for r in records:
         assert list(r) == EXPECTED_KEYS
@@ -58,7 +63,7 @@ def test_json_column_option_scores_bg(tmp_path: Path, capsys: pytest.CaptureFixt
     assert (
         main(["metrics", str(two_patient_trace(tmp_path)), "--json", "--column", "bg_mg_dl"]) == 0
     )
-    records = json.loads(capsys.readouterr().out)
+    records = json.loads(capsys.readouterr().out)["patients"]
     assert records[1]["interval_min"] == 1.0 and records[1]["n_samples"] == 61
     assert records[1]["tar_180_pct"] == 100.0
 
@@ -71,7 +76,7 @@ def test_json_null_for_undefined_metrics(
     assert main(["metrics", str(write(tmp_path, text)), "--json"]) == 0
     out = capsys.readouterr().out
     assert "NaN" not in out
-    assert json.loads(out)[1]["sd_mg_dl"] is None
+    assert json.loads(out)["patients"][1]["sd_mg_dl"] is None
 
 
 def test_table_shows_every_patient_and_metric(
@@ -111,9 +116,9 @@ def test_table_without_patient_column(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_bad_trace_is_one_error_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, fragment: str
 ) -> None:
-    """Bad input exits 1 with a single 'pumplab: error:' line naming file, row and field."""
+    """Bad input exits 2 with a single 'pumplab: error:' line naming file, row and field."""
     path = write(tmp_path, text)
-    assert main(["metrics", str(path)]) == 1
+    assert main(["metrics", str(path)]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     lines = captured.err.strip().splitlines()
@@ -122,16 +127,20 @@ def test_bad_trace_is_one_error_line(
 
 
 def test_missing_file_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A trace that does not exist is reported, not raised."""
-    assert main(["metrics", str(tmp_path / "nope.csv")]) == 1
-    assert "No such file" in capsys.readouterr().err
+    """A trace that does not exist is a one-line usage error naming it, not a traceback."""
+    missing = tmp_path / "nope.csv"
+    assert main(["metrics", str(missing)]) == 2
+    assert capsys.readouterr().err == (
+        f"pumplab: error: TRACE.csv: file '{missing}' does not exist\n"
+    )
 
 
 def test_interval_must_be_a_positive_whole_number(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """--interval 0 is an argparse usage error (exit 2)."""
-    with pytest.raises(SystemExit) as exc:
-        main(["metrics", str(two_patient_trace(tmp_path)), "--interval", "0"])
-    assert exc.value.code == 2
-    assert "at least 1 minute" in capsys.readouterr().err
+    """--interval 0 (or a fraction) is a one-line usage error stating the range (exit 2)."""
+    for value in ("0", "1.5", "1441"):
+        assert main(["metrics", str(two_patient_trace(tmp_path)), "--interval", value]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("pumplab: error: --interval: ") and err.count("\n") == 1
+        assert "(allowed: an integer 1..1440 min)" in err

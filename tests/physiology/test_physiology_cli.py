@@ -166,7 +166,7 @@ def test_minutes_extends_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_bad_inputs_file_gives_one_line_naming_file_row_and_field(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str
 ) -> None:
-    """Each malformed inputs file fails with exit 1 and a one-line error naming the problem."""
+    """Each malformed inputs file fails with exit 2 and a one-line error naming the problem."""
     inputs = _write(tmp_path, text)
     out = tmp_path / "trace.csv"
     code, _, err = _run(
@@ -182,7 +182,7 @@ def test_bad_inputs_file_gives_one_line_naming_file_row_and_field(
         ],
         capsys,
     )
-    assert code == 1
+    assert code == 2
     assert err.count("\n") == 1 and err.startswith("pumplab: error: ")
     assert str(inputs) in err and expected in err
     assert not out.exists()
@@ -192,12 +192,12 @@ def test_bad_inputs_file_gives_one_line_naming_file_row_and_field(
 def test_unknown_patient_is_a_one_line_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """--patient adult#011 exits 1 naming the valid names."""
+    """--patient adult#011 exits 2 naming the valid names."""
     inputs = _write(tmp_path, HEADER + "0,0,0\n")
     code, _, err = _run(
         ["patient", "simulate", "--patient", "adult#011", "--inputs", str(inputs)], capsys
     )
-    assert code == 1
+    assert code == 2
     assert "unknown patient 'adult#011'" in err and "adult#001-010" in err
 
 
@@ -219,7 +219,7 @@ def test_minutes_shorter_than_inputs_is_refused(
         ],
         capsys,
     )
-    assert code == 1 and "--minutes" in err and ">= 51" in err
+    assert code == 2 and "--minutes" in err and ">= 51" in err
 
 
 def test_seed_without_population_is_refused(
@@ -231,18 +231,18 @@ def test_seed_without_population_is_refused(
         ["patient", "simulate", "--patient", "adult#001", "--inputs", str(inputs), "--seed", "1"],
         capsys,
     )
-    assert code == 1 and "--seed" in err
+    assert code == 2 and "--seed" in err
 
 
 def test_missing_inputs_file_is_a_one_line_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A nonexistent --inputs path exits 1 with the path in the message."""
+    """A nonexistent --inputs path exits 2 with the path in the message."""
     missing = tmp_path / "nope.csv"
     code, _, err = _run(
         ["patient", "simulate", "--patient", "adult#001", "--inputs", str(missing)], capsys
     )
-    assert code == 1 and str(missing) in err
+    assert code == 2 and str(missing) in err
 
 
 def _overflowing_cohort(name: str) -> Cohort:
@@ -283,7 +283,7 @@ def test_existing_trace_is_untouched_when_the_run_fails_mid_simulation(
         ["patient", "simulate", "--patient", "all", "--inputs", str(inputs), "--out", str(out)],
         capsys,
     )
-    assert code == 1 and "non-finite" in err and "adult#001" in err
+    assert code == 3 and "non-finite" in err and "adult#001" in err
     assert len(written) == 10  # the ten adolescents were written before the failure
     assert out.read_text() == "old contents\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["inputs.csv", "trace.csv"]
@@ -301,15 +301,15 @@ def test_non_finite_state_fails_without_writing_the_trace(
          "--out", str(out)],
         capsys,
     )  # fmt: skip
-    assert code == 1 and "non-finite" in err and "adult#001" in err
+    assert code == 3 and "non-finite" in err and "adult#001" in err
     assert err.count("\n") == 1
     assert not out.exists() and list(tmp_path.iterdir()) == [inputs]
 
 
 def test_patient_without_action_prints_usage(capsys: pytest.CaptureFixture[str]) -> None:
     """`pumplab patient` alone prints help and exits 2."""
-    code, _, err = _run(["patient"], capsys)
-    assert code == 2 and "simulate" in err
+    code, out, _ = _run(["patient"], capsys)
+    assert code == 2 and "simulate" in out
 
 
 def test_non_utf8_inputs_file_is_a_one_line_error(
@@ -321,7 +321,7 @@ def test_non_utf8_inputs_file_is_a_one_line_error(
     code, _, err = _run(
         ["patient", "simulate", "--patient", "adult#001", "--inputs", str(inputs)], capsys
     )
-    assert code == 1 and "not UTF-8" in err and str(inputs) in err
+    assert code == 2 and "not UTF-8" in err and str(inputs) in err
 
 
 def test_byte_order_mark_before_the_header_is_accepted(
@@ -356,7 +356,7 @@ def test_out_in_a_missing_directory_is_a_one_line_error(
         ],
         capsys,
     )
-    assert code == 1 and "does not exist" in err and str(out) in err
+    assert code == 2 and "does not exist" in err and str(out) in err
 
 
 @pytest.mark.parametrize("where", ["directory", "missing parent", "parent is a file"])
@@ -379,7 +379,7 @@ def test_unusable_out_path_is_refused_before_simulating(
         ["patient", "simulate", "--population", "3", "--inputs", str(inputs), "--out", str(out)],
         capsys,
     )
-    assert code == 1 and err.count("\n") == 1
+    assert code == 2 and err.count("\n") == 1
     assert err.startswith(f"pumplab: error: {out}: ")
     assert ".tmp" not in err and not simulated
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "inputs.csv"]
@@ -396,7 +396,7 @@ def test_sensor_age_outside_a_year_is_a_one_line_error(
          "--sensor-age", age, "--out", str(tmp_path / "t.csv")],
         capsys,
     )  # fmt: skip
-    assert code == 1 and err.count("\n") == 1
+    assert code == 2 and err.count("\n") == 1
     assert "--sensor-age" in err and f"0..{MAX_SENSOR_AGE_MIN}" in err
     assert not (tmp_path / "t.csv").exists()
 

@@ -86,7 +86,7 @@ def test_overdose_reads_low_and_the_trace_is_scored(
     assert min(float(r["bg_mg_dl"]) for r in table) == 0.0  # never written negative
     for column in ("cgm_mg_dl", "bg_mg_dl"):
         assert main(["metrics", str(out), "--json", "--column", column]) == 0
-        result = json.loads(capsys.readouterr().out)[0]
+        result = json.loads(capsys.readouterr().out)["patients"][0]
         assert result["tbr_54_pct"] > 0 and result["hypo_events"] >= 1
 
 
@@ -114,7 +114,7 @@ def test_meals_with_carbs_in_the_inputs_file_are_refused(
     out = tmp_path / "t.csv"
     code, _, err = sim(["--patient", "adult#004", "--inputs", str(path), "--meals",
                         "standard-day", "--out", str(out)], capsys)
-    assert code == 1 and err.count("\n") == 1
+    assert code == 2 and err.count("\n") == 1
     assert f"{path}, row 2, field 'carbs_g': --meals replaces the carbs of --inputs" in err
     assert "must be empty or zero" in err and not out.exists()
 
@@ -150,7 +150,7 @@ def test_bad_cgm_or_meal_options_are_one_line_errors(
     args = ["--patient", "adult#001", "--inputs", str(inputs(tmp_path))]
     extra = [str(tmp_path / a) if a == "t.csv" else a for a in extra]
     code, _, err = sim(args + extra, capsys)
-    assert code == 1
+    assert code == 2
     assert err.count("\n") == 1 and needle in err and "Traceback" not in err
     assert not (tmp_path / "t.csv").exists()
 

@@ -35,12 +35,14 @@ def test_default_run_plays_a_day_and_verifies_the_history(
 def test_json_outcome_and_history_path(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """--json prints the outcome; --history keeps the history where asked, verifiable."""
+    """--json prints the outcome (pumplab.run/1); --history keeps the history where asked."""
     history = tmp_path / "h" / "pump.sqlite"
     code, out, err = run(["--json", "--hours", "8", "--out-dir", str(tmp_path / "o"),
                           "--history", str(history), "--mode", "legacy"], capsys)
     assert code == 0, err
     data = json.loads(out)
+    assert data["schema"] == "pumplab.run/1"
+    assert json.loads((tmp_path / "o" / "outcome.json").read_text()) == data
     patient = data["patients"][0]
     assert data["config"]["mode"] == "legacy" and data["config"]["minutes"] == 480
     assert patient["history_path"] == str(history) and patient["history"]["ok"]
@@ -57,7 +59,7 @@ def test_existing_history_is_never_overwritten(
     history = tmp_path / "pump.sqlite"
     history.write_bytes(b"precious")
     code, _, err = run(["--history", str(history), "--out-dir", str(tmp_path / "o")], capsys)
-    assert code == 1 and "never overwritten" in err and err.count("\n") == 1
+    assert code == 2 and "never overwritten" in err and err.count("\n") == 1
     assert history.read_bytes() == b"precious"
 
 
@@ -75,9 +77,10 @@ def test_existing_history_is_never_overwritten(
 def test_bad_run_options_are_one_line_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], needle: str
 ) -> None:
-    """Bad options name themselves on one line; no traceback."""
+    """Bad options name themselves on one line, exit 2; no traceback, nothing written."""
     code, _, err = run([*args, "--out-dir", str(tmp_path / "o")], capsys)
-    assert code == 1 and needle in err and "Traceback" not in err
+    assert code == 2 and needle in err and "Traceback" not in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
 
 
 def test_output_paths_that_are_files_or_directories_are_refused(
@@ -87,9 +90,9 @@ def test_output_paths_that_are_files_or_directories_are_refused(
     a_file = tmp_path / "f"
     a_file.write_text("x")
     code, _, err = run(["--out-dir", str(a_file)], capsys)
-    assert code == 1 and "not a directory" in err and "Traceback" not in err
+    assert code == 2 and "is a file" in err and "Traceback" not in err
     code, _, err = run(["--out-dir", str(tmp_path / "o"), "--history", str(tmp_path)], capsys)
-    assert code == 1 and "is a directory" in err
+    assert code == 2 and "is a directory" in err
 
 
 def test_hours_that_are_whole_minutes_are_accepted(
@@ -99,3 +102,19 @@ def test_hours_that_are_whole_minutes_are_accepted(
     code, out, err = run(["--hours", "4.1", "--json", "--out-dir", str(tmp_path / "o")], capsys)
     assert code == 0, err
     assert json.loads(out)["config"]["minutes"] == 246
+
+
+def test_several_patients_each_wear_a_pump_with_its_own_history(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--patients a,b: one outcome per patient, one verified history file each."""
+    code, out, err = run(["--patients", "adult#002,child#003", "--hours", "1", "--meals",
+                          "fasting", "--json", "--out-dir", str(tmp_path / "o")], capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    assert [p["patient"] for p in data["patients"]] == ["adult#002", "child#003"]
+    for name in ("history-adult-002.sqlite", "history-child-003.sqlite"):
+        assert main(["history", "verify", str(tmp_path / "o" / name)]) == 0
+    code, _, err = run(["--patients", "adult#002,child#003", "--history",
+                        str(tmp_path / "h.sqlite"), "--out-dir", str(tmp_path / "p")], capsys)
+    assert code == 2 and err.startswith("pumplab: error: --history: ")

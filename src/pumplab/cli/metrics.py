@@ -2,19 +2,30 @@
 
 Reads a trace (``minute``, ``bg_mg_dl`` and/or ``cgm_mg_dl``, optional
 ``patient``), and prints per patient the metrics of
-:mod:`pumplab.metrics.glycemic`: a table by default, or with ``--json`` a JSON
-list with one object per patient (keys in docs/metrics.md).  It writes no
-file.  Bad input ends in one ``pumplab: error: ...`` line naming the file,
-row and column (see :mod:`pumplab.cli.main`).
+:mod:`pumplab.metrics.glycemic`: a table by default (one row per metric, one
+column per patient, six patients per block), or with ``--json`` one
+``pumplab.metrics/1`` object whose ``patients`` list holds one record per
+patient (keys in docs/metrics.md).  It writes no file.  Bad input ends in one
+``pumplab: error: ...`` line naming the file, row and column, exit 2.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import sys
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pumplab.cli._common import (
+    EXIT_OK,
+    choice,
+    emit_json,
+    guard,
+    int_range,
+    new_table,
+    print_table,
+)
 
 __all__ = ["format_table", "register"]
 
@@ -42,81 +53,65 @@ _ROWS: tuple[tuple[str, str, int | None], ...] = (
     ("hypo_events", "level-2 hypo events", None),
 )
 
+#: Longest sampling interval --interval accepts: one reading a day.
+MAX_INTERVAL_MIN = 1440
 
-def register(subparsers: Any) -> None:
-    """Add the ``metrics`` subcommand."""
-    parser = subparsers.add_parser(
+
+def register(app: typer.Typer) -> None:
+    """Add the ``metrics`` command."""
+    app.command(
         "metrics",
-        help="consensus glycaemic metrics of a trace (TIR, GMI, LBGI/HBGI, ...)",
-        description=(
-            "Print the consensus glycaemic metrics of each patient of a trace CSV "
-            "(columns: minute, bg_mg_dl and/or cgm_mg_dl, optional patient). "
-            "Definitions: docs/metrics.md."
-        ),
-    )
-    parser.add_argument("trace", metavar="TRACE.csv", help="trace file to score")
-    parser.add_argument(
-        "--json", action="store_true", help="print a JSON list, one object per patient"
-    )
-    parser.add_argument(
-        "--column",
-        choices=("bg_mg_dl", "cgm_mg_dl"),
-        default=None,
-        help="glucose column to score (default: cgm_mg_dl if present, else bg_mg_dl)",
-    )
-    parser.add_argument(
-        "--interval",
-        type=_positive_int,
-        default=None,
-        metavar="MINUTES",
-        help="sampling interval (default: inferred per patient from the most common step "
-        "between readings)",
-    )
-    parser.set_defaults(func=_run)
+        help="Consensus glycaemic metrics of a trace (TIR, GMI, LBGI/HBGI, ...).\n\n"
+        "TRACE.csv has the columns minute, bg_mg_dl and/or cgm_mg_dl, and optionally "
+        "patient: what 'pumplab run' and 'pumplab patient simulate --out' write.  "
+        "Definitions: docs/metrics.md.  Writes no file.",
+        rich_help_panel="Inspect",
+    )(guard(metrics_command))
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number of minutes: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 minute, got {value}")
-    return value
-
-
-def _run(args: argparse.Namespace) -> int:
+def metrics_command(
+    trace: Annotated[Path, typer.Argument(
+        metavar="TRACE.csv", exists=True, dir_okay=False, readable=True,
+        help="The trace file to score.",
+        show_default=False,
+    )],
+    json_out: Annotated[bool, typer.Option(
+        "--json", help="Print one JSON object (schema pumplab.metrics/1), a record per patient.",
+    )] = False,
+    column: Annotated[str | None, typer.Option(
+        "--column", parser=choice(("bg_mg_dl", "cgm_mg_dl")), metavar="bg_mg_dl|cgm_mg_dl",
+        help="Glucose column to score (default: cgm_mg_dl if present, else bg_mg_dl).",
+    )] = None,
+    interval: Annotated[int | None, typer.Option(
+        "--interval", parser=int_range(low=1, high=MAX_INTERVAL_MIN, unit="min"),
+        metavar="MINUTES", help="Sampling interval (default: inferred per patient from the "
+        "most common step between readings).",
+    )] = None,
+) -> int:
+    """Score a trace file with the consensus glycaemic metrics."""
     from pumplab.metrics.tracefile import read_trace, trace_metrics
 
-    trace = read_trace(args.trace, column=args.column)
-    records = [r.as_dict() for r in trace_metrics(trace, interval_min=args.interval)]
-    if args.json:
-        sys.stdout.write(json.dumps(records, indent=2, allow_nan=False) + "\n")
+    data = read_trace(trace, column=column)
+    records = [r.as_dict() for r in trace_metrics(data, interval_min=interval)]
+    if json_out:
+        emit_json("metrics", {"source": data.source, "column": data.column,
+                              "patients": records})  # fmt: skip
     else:
-        sys.stdout.write(format_table(records, source=trace.source, column=trace.column))
-    return 0
+        format_table(records, source=data.source, column=data.column)
+    return EXIT_OK
 
 
-def format_table(records: list[dict[str, Any]], *, source: str, column: str) -> str:
-    """The readable table: one row per metric, one column per patient."""
-    lines = [f"{source}: {column}, {len(records)} patient(s)"]
-    label_width = max(len(label) for _, label, _ in _ROWS)
+def format_table(records: list[dict[str, Any]], *, source: str, column: str) -> None:
+    """Print the readable tables: one row per metric, one column per patient."""
+    print(f"{source}: {column}, {len(records)} patient(s)")
     for first in range(0, len(records), _PATIENTS_PER_BLOCK):
         block = records[first : first + _PATIENTS_PER_BLOCK]
         heads = [str(r["patient"]) if r["patient"] is not None else "-" for r in block]
-        cells = [[_fmt(r[key], dec) for r in block] for key, _, dec in _ROWS]
-        widths = [max(len(heads[j]), *(len(row[j]) for row in cells)) for j in range(len(block))]
-        lines.append("")
-        lines.append(
-            "patient".ljust(label_width)
-            + "".join(f"  {h:>{w}}" for h, w in zip(heads, widths, strict=True))
-        )
-        for (_, label, _), row in zip(_ROWS, cells, strict=True):
-            lines.append(
-                label.ljust(label_width)
-                + "".join(f"  {c:>{w}}" for c, w in zip(row, widths, strict=True))
-            )
-    return "\n".join(lines) + "\n"
+        table = new_table("patient", *((h, "right") for h in heads))
+        for key, label, decimals in _ROWS:
+            table.add_row(label, *(_fmt(r[key], decimals) for r in block))
+        print()
+        print_table(table)
 
 
 def _fmt(value: Any, decimals: int | None) -> str:

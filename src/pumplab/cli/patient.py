@@ -2,9 +2,10 @@
 
 ::
 
-    pumplab patient simulate (--patient NAME|all | --population N) [--seed S]
+    pumplab patient simulate (--patients NAMES|all | --population N) [--seed S]
                              --inputs INPUTS.csv [--minutes M] [--out TRACE.csv] [--json]
                              [--cgm [--cgm-model NAME] [--sensor-age MIN]] [--meals SCENARIO]
+                             [--quiet]
 
 ``INPUTS.csv`` has the columns ``minute,carbs_g,insulin_u``: what enters the
 body during that minute (carbohydrate announced, eaten at 5 g/min; insulin
@@ -20,24 +21,30 @@ the initial state), via a temporary file renamed on success, so a failed run
 leaves no file and an existing one untouched.  The path is checked before
 anything is simulated.  Without ``--out`` no trace is kept at all.  The
 summary (mean/min/max BG, first minute below 40 mg/dL, whether the model left
-its validated range) is printed as a table or, with ``--json``, as JSON.
+its validated range) is printed as a table or, with ``--json``, as one
+``pumplab.simulation/1`` object.
 
 Sensor and meals: ``--cgm`` adds a seeded ``cgm_mg_dl`` column to the trace
 (the CGM error model of :mod:`pumplab.physiology.sensor` applied to
 interstitial glucose: a reading at the 5-minute sample minutes, ``LOW``/``HIGH``
 beyond 40-400 mg/dL, empty elsewhere and during warm-up or dropouts;
 ``--cgm-model`` picks the sensor, ``--sensor-age`` how long it has been worn at
-minute 0, default one day); ``--meals SCENARIO`` (a built-in name or a TOML
-file, docs/meals.md) supplies the carbohydrate instead of the inputs file's
-``carbs_g`` column, which must then be empty or zero (random plans differ per
-patient).  ``--seed`` seeds the population, the CGM and the meals, each
-through its own named stream; each patient's CGM and meal streams are keyed by
-its name, so a subject gets the same readings and meals alone or in a cohort.
+minute 0, default one day; both are refused without ``--cgm``); ``--meals
+SCENARIO`` (a built-in name or a TOML file, docs/meals.md) supplies the
+carbohydrate instead of the inputs file's ``carbs_g`` column, which must then
+be empty or zero (random plans differ per patient), and a run that ends before
+some of the scenario's first-day meals says which on stderr.  ``--seed``
+(default 1, as for ``pumplab run``) seeds the population, the CGM and the
+meals, each through its own named stream; each patient's CGM and meal streams
+are keyed by its name, so a subject gets the same readings and meals alone or
+in a cohort.
 
 Memory is bounded whatever N and M: patients are generated and simulated in
 chunks whose per-patient arrays (meal carbs, traces) hold at most
 :data:`_VALUES_PER_CHUNK` values, and each chunk's trace is streamed to the
-file and dropped.
+file and dropped.  With a progress bar (stderr a terminal, no ``--quiet``)
+chunks are also kept to about 1 % of the patients, so the bar moves; the
+results are the same whatever the chunking (tested).
 
 The module is split so options transform inputs or outputs: :func:`read_inputs`
 parses the file, :func:`build_input_arrays` turns it into per-minute arrays,
@@ -48,18 +55,35 @@ rows.  Heavy imports (numpy, the simulator) happen inside the handler.
 
 from __future__ import annotations
 
-import argparse
 import csv
-import json
 import math
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Annotated, Any, Protocol
+
+import typer
 
 from pumplab._asciinum import parse_decimal, parse_integer
-from pumplab.cli._outpath import check_output_path, write_atomically
+from pumplab.cli._common import (
+    EXIT_OK,
+    MAX_SAFE_INT,
+    Names,
+    check_output_path,
+    emit_json,
+    guard,
+    int_range,
+    name_list,
+    new_group,
+    new_table,
+    print_table,
+    progress,
+    progress_enabled,
+    write_atomically,
+)
+from pumplab.cli.meals import MEALS_HELP
+from pumplab.cli.patients import PATIENTS_HELP
+from pumplab.cli.run import DEFAULT_SEED
 from pumplab.errors import InputError
 
 if TYPE_CHECKING:
@@ -105,80 +129,137 @@ _VALUES_PER_CHUNK = 4_000_000
 _PATIENTS_PER_CHUNK = 10_000
 
 
-def register(subparsers: Any) -> None:
-    """Add the ``patient`` command and its ``simulate`` action."""
-    parser = subparsers.add_parser(
-        "patient",
-        help="simulate virtual patients (UVA/Padova model) on per-minute inputs",
-        description="Virtual patients: the UVA/Padova T1D model (docs/physiology.md).",
-    )
-    actions = parser.add_subparsers(dest="patient_action", metavar="ACTION")
-    sim = actions.add_parser(
-        "simulate",
-        help="simulate patients on INPUTS.csv (minute,carbs_g,insulin_u)",
-        description=(
-            "Simulate standard or generated virtual patients on per-minute inputs. "
-            "INPUTS.csv columns: minute,carbs_g,insulin_u (missing minutes are zero). "
-            "TRACE.csv columns: patient,minute,bg_mg_dl (plasma glucose; row 0 = initial)."
-        ),
-    )
-    who = sim.add_mutually_exclusive_group(required=True)
-    who.add_argument(
-        "--patient",
-        metavar="NAME",
-        help="a standard subject (adolescent#001-010, adult#001-010, child#001-010) or 'all'",
-    )
-    who.add_argument(
-        "--population",
-        type=_positive_int,
-        metavar="N",
-        help=f"N subjects generated around the standard 30 (1..{MAX_POPULATION})",
-    )
-    sim.add_argument(
-        "--seed", type=int, default=None, metavar="S",
-        help="seed of the population, the CGM and the meals (default 0)",
-    )
-    sim.add_argument(
-        "--cgm", action="store_true",
-        help="add a seeded cgm_mg_dl column to --out (CGM error model; LOW/HIGH flags)",
-    )
-    sim.add_argument("--cgm-model", default="enlite", metavar="NAME",
-                     help="CGM error model for --cgm (default enlite)")
-    sim.add_argument("--sensor-age", default="1440", metavar="MIN",
-                     help="minutes the CGM sensor has been worn at minute 0 "
-                          f"(0..{MAX_SENSOR_AGE_MIN}; default 1440; 0 = fresh sensor, in warm-up)")
-    sim.add_argument(
-        "--meals", default=None, metavar="SCENARIO",
-        help="built-in meal scenario or TOML file: replaces the carbs of --inputs "
-        "(its carbs_g column must then be empty or zero)",
-    )
-    sim.add_argument("--inputs", type=Path, required=True, metavar="INPUTS.csv")
-    sim.add_argument(
-        "--minutes",
-        type=_positive_int,
-        default=None,
-        metavar="M",
-        help="simulate M minutes (default: last input minute + 1; must not be shorter)",
-    )
-    sim.add_argument("--out", type=Path, default=None, metavar="TRACE.csv")
-    sim.add_argument("--json", action="store_true", help="print the summary as JSON")
-    sim.set_defaults(func=_simulate_command)
-    parser.set_defaults(func=lambda _args: _usage(parser))
+#: Default of --sensor-age: one day into the sensor's session (reads from the first sample).
+DEFAULT_SENSOR_AGE_MIN = 1440
+
+_SIMULATE_HELP = """\
+Simulate virtual patients on per-minute inputs from INPUTS.csv.
+
+INPUTS.csv has the columns minute,carbs_g,insulin_u (integer minutes from 0,
+strictly increasing; missing minutes are zero).  The same inputs go to every
+patient.  Prints a summary per patient (mean, min, max plasma glucose, first
+minute below 40 mg/dL, model validity).
+
+Writes only the --out file, if given: TRACE.csv with the columns
+patient,minute,bg_mg_dl (plus cgm_mg_dl with --cgm), replaced only when the
+run succeeds.
+"""
 
 
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
+def register(app: typer.Typer) -> None:
+    """Add the ``patient`` group and its ``simulate`` command."""
+    group = new_group("Virtual patients: the UVA/Padova type 1 diabetes model "
+                      "(docs/physiology.md).")
+    group.command("simulate", help=_SIMULATE_HELP)(guard(simulate_command))
+    app.add_typer(group, name="patient", rich_help_panel="Simulate")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+def simulate_command(
+    inputs: Annotated[Path, typer.Option(
+        "--inputs", metavar="INPUTS.csv", exists=True, dir_okay=False, readable=True,
+        show_default=False, help="Per-minute inputs: columns minute,carbs_g,insulin_u.",
+    )],
+    patients: Annotated[Names | None, typer.Option(
+        "--patients", "--patient", parser=name_list(what="patient"), metavar="NAMES",
+        help=PATIENTS_HELP + "  Give this or --population.",
+    )] = None,
+    population: Annotated[int | None, typer.Option(
+        "--population", parser=int_range(low=1, high=MAX_POPULATION), metavar="N",
+        help=f"N subjects generated around the standard 30 (1..{MAX_POPULATION}).",
+    )] = None,
+    minutes: Annotated[int | None, typer.Option(
+        "--minutes", parser=int_range(low=1, high=MAX_MINUTES, unit="min"), metavar="M",
+        help="Simulate M minutes (default: last input minute + 1; must not be shorter).",
+    )] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", metavar="TRACE.csv", help="Write the per-minute trace here (replaced "
+        "only when the run succeeds).",
+    )] = None,
+    json_out: Annotated[bool, typer.Option(
+        "--json", help="Print the summary as one JSON object (schema pumplab.simulation/1).",
+    )] = False,
+    cgm: Annotated[bool, typer.Option(
+        "--cgm", help="Add a seeded cgm_mg_dl column to --out (CGM error model; LOW/HIGH "
+        "flags).",
+    )] = False,
+    cgm_model: Annotated[str | None, typer.Option(
+        "--cgm-model", metavar="NAME", help="CGM error model for --cgm (default enlite; "
+        "docs/sensor.md).",
+    )] = None,
+    sensor_age: Annotated[int | None, typer.Option(
+        "--sensor-age", parser=int_range(low=0, high=MAX_SENSOR_AGE_MIN, unit="min"),
+        metavar="MIN", help=f"Minutes the CGM sensor has been worn at minute 0, for --cgm "
+        f"(0..{MAX_SENSOR_AGE_MIN}; default {DEFAULT_SENSOR_AGE_MIN}; 0 = fresh, in warm-up).",
+    )] = None,
+    meals: Annotated[str | None, typer.Option(
+        "--meals", metavar="SCENARIO", help=MEALS_HELP + "  Replaces the carbs of --inputs "
+        "(its carbs_g column must then be empty or zero).",
+    )] = None,
+    seed: Annotated[int | None, typer.Option(
+        "--seed", parser=int_range(low=0, high=MAX_SAFE_INT), metavar="S",
+        help=f"Seed of the population, the CGM and the meals (default {DEFAULT_SEED}).",
+    )] = None,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress bar (there is none unless stderr is a terminal).",
+    )] = False,
+) -> int:
+    """Simulate patients on an inputs file."""
+    # Everything the user gave is checked before anything is simulated.
+    if (patients is None) == (population is None):
+        raise InputError("give exactly one of them", source="--patients/--population",
+                         allowed="--patients NAMES|all, or --population N")  # fmt: skip
+    if out is not None:
+        check_output_path(out, option="--out")
+    if not cgm:
+        for option, value in (("--cgm-model", cgm_model), ("--sensor-age", sensor_age)):
+            if value is not None:
+                raise InputError("only applies to the CGM column: add --cgm", source=option)
+    if cgm and out is None:
+        raise InputError("adds a cgm_mg_dl column to the trace: give --out TRACE.csv",
+                         source="--cgm")
+    if seed is not None and patients is not None and not (cgm or meals is not None):
+        raise InputError("seeds nothing here: it applies to --population, --cgm and --meals",
+                         source="--seed")
+    data = read_inputs(inputs, carbs_from_file=meals is None)
+    n_minutes = data.length
+    if minutes is not None:
+        if minutes < n_minutes:
+            raise InputError(
+                f"{minutes} minutes is shorter than the inputs (last minute {n_minutes - 1})",
+                source="--minutes",
+                allowed=f">= {n_minutes}",
+            )
+        n_minutes = minutes
+    if n_minutes == 0:
+        raise InputError(
+            "no data rows (give --minutes to simulate without inputs)", source=str(inputs)
+        )
+    the_seed = DEFAULT_SEED if seed is None else seed
+    cohort = _select_cohort(patients, population, the_seed)
+    carbs, insulin = build_input_arrays(data, n_minutes)
+    carbs_in: FloatArray | CarbsForChunk = carbs
+    if meals is not None:
+        carbs_in = _meal_carbs(meals, cohort.names, n_minutes, the_seed)
+    cgm_option = None
+    if cgm:
+        age = DEFAULT_SENSOR_AGE_MIN if sensor_age is None else sensor_age
+        cgm_option = _cgm_option(cgm_model or "enlite", cohort.names, the_seed, age)
+    # With a bar, chunks of ~1 % of the cohort make it move (same results: tested).
+    cap = max(1, len(cohort) // 100) if progress_enabled(quiet) else None
+    with progress(f"{len(cohort)} patient(s), {n_minutes} min", len(cohort), quiet=quiet,
+                  unit="patients") as update:  # fmt: skip
+        if out is None:
+            summary = simulate_cohort(cohort, carbs_in, insulin, None, progress=update,
+                                      max_chunk=cap)  # fmt: skip
+        else:
+            summary = _simulate_to_file(cohort, carbs_in, insulin, out, cgm_option,
+                                        progress=update, max_chunk=cap)  # fmt: skip
+    if json_out:
+        emit_json("simulation", {"inputs": str(inputs), "minutes": n_minutes,
+                                 "patients": summary.records()})  # fmt: skip
+    else:
+        _print_table(summary, n_minutes)
+    return EXIT_OK
 
 
 # -- inputs ------------------------------------------------------------------------------
@@ -442,6 +523,7 @@ def simulate_cohort(
     *,
     progress: Callable[[int], None] | None = None,
     cgm: CgmOption | None = None,
+    max_chunk: int | None = None,
 ) -> RunSummary:
     """Simulate ``cohort`` on per-minute inputs, in patient chunks.
 
@@ -453,7 +535,9 @@ def simulate_cohort(
     ``sink`` (when given) and is then dropped, so memory stays bounded however
     large the cohort (:func:`_chunk_size`).  With ``cgm``, the chunk's
     interstitial glucose is read by the CGM error model (per-patient streams
-    keyed by name, so chunking changes nothing).  Returns the summary of all
+    keyed by name, so chunking changes nothing).  ``progress(done)`` is called
+    after each chunk with the number of patients done; ``max_chunk`` caps the
+    chunk size (to make such calls more frequent).  Returns the summary of all
     patients (as one :class:`~pumplab.physiology.RunSummary`).
     """
     import numpy as np
@@ -462,6 +546,8 @@ def simulate_cohort(
 
     m = insulin_u.shape[0]
     chunk = _chunk_size(m, per_patient_arrays=sink is not None or callable(carbs_g))
+    if max_chunk is not None:
+        chunk = max(1, min(chunk, max_chunk))
     parts: list[RunSummary] = []
     for start in range(0, len(cohort), chunk):
         rows = slice(start, min(start + chunk, len(cohort)))
@@ -499,103 +585,38 @@ def simulate_cohort(
     )
 
 
-def _select_cohort(args: argparse.Namespace, seed: int) -> Cohort | PopulationSampler:
+def _select_cohort(
+    patients: Names | None, population: int | None, seed: int
+) -> Cohort | PopulationSampler:
     import numpy as np
 
+    from pumplab.cli.patients import select_patients
     from pumplab.physiology import load_cohort
     from pumplab.physiology.population import PopulationSampler
 
-    if args.population is not None:
-        if args.population > MAX_POPULATION:
-            raise InputError(
-                f"population of {args.population}", source="--population",
-                allowed=f"1..{MAX_POPULATION}",
-            )  # fmt: skip
+    if population is not None:
         # Generated chunk by chunk as the simulation goes (bounded memory);
         # subject i depends only on the seed and i.
-        return PopulationSampler(args.population, np.random.default_rng(seed))
-    if args.seed is not None and not (args.cgm or args.meals is not None):
-        raise InputError("--seed applies to --population, --cgm and --meals only",
-                         source="--seed")
+        return PopulationSampler(population, np.random.default_rng(seed))
+    assert patients is not None
     cohort = load_cohort()
-    if args.patient == "all":
+    names = select_patients("--patients", patients, cohort)
+    if names == cohort.names:
         return cohort
-    try:
-        return cohort.select([args.patient])
-    except InputError as exc:
-        raise InputError(exc.reason, source="--patient", allowed=exc.allowed) from None
-
-
-def _sensor_age(text: str) -> int:
-    allowed = f"whole minutes 0..{MAX_SENSOR_AGE_MIN} (up to a year)"
-    value = parse_integer(text.strip())
-    if value is None:
-        raise InputError(f"not a whole number of minutes: {text!r}", source="--sensor-age",
-                         allowed=allowed)  # fmt: skip
-    if not 0 <= value <= MAX_SENSOR_AGE_MIN:
-        raise InputError(f"out of range: {text.strip()}", source="--sensor-age", allowed=allowed)
-    return value
-
-
-def _simulate_command(args: argparse.Namespace) -> int:
-    # Everything the user gave is checked before anything is simulated.
-    if args.out is not None:
-        check_output_path(args.out, option="--out")
-    if args.cgm and args.out is None:
-        raise InputError("--cgm adds a cgm_mg_dl column to the trace: give --out TRACE.csv",
-                         source="--cgm")
-    sensor_age = _sensor_age(args.sensor_age)
-    if args.seed is not None and args.seed < 0:
-        raise InputError(f"negative seed {args.seed}", source="--seed", allowed="integer >= 0")
-    inputs = read_inputs(args.inputs, carbs_from_file=args.meals is None)
-    minutes = inputs.length
-    if args.minutes is not None:
-        if args.minutes < minutes:
-            raise InputError(
-                f"{args.minutes} minutes is shorter than the inputs (last minute {minutes - 1})",
-                source="--minutes",
-                allowed=f">= {minutes}",
-            )
-        minutes = args.minutes
-    if minutes == 0:
-        raise InputError(
-            "no data rows (give --minutes to simulate without inputs)", source=str(args.inputs)
-        )
-    if minutes > MAX_MINUTES:
-        raise InputError(f"{minutes} minutes", source="--minutes", allowed=f"<= {MAX_MINUTES}")
-    seed = 0 if args.seed is None else args.seed
-    cohort = _select_cohort(args, seed)
-    carbs, insulin = build_input_arrays(inputs, minutes)
-    carbs_in: FloatArray | CarbsForChunk = carbs
-    if args.meals is not None:
-        carbs_in = _meal_carbs(args.meals, cohort.names, minutes, seed)
-    cgm = _cgm_option(args.cgm_model, cohort.names, seed, sensor_age) if args.cgm else None
-    if args.out is None:
-        summary = simulate_cohort(cohort, carbs_in, insulin, None)
-    else:
-        summary = _simulate_to_file(cohort, carbs_in, insulin, args.out, cgm)
-    if args.json:
-        json.dump(
-            {
-                "inputs": str(args.inputs),
-                "minutes": minutes,
-                "patients": summary.records(),
-            },
-            sys.stdout,
-            indent=1,
-        )
-        sys.stdout.write("\n")
-    else:
-        _print_table(summary, minutes)
-    return 0
+    return cohort.select(list(names))
 
 
 def _meal_carbs(scenario: str, names: Sequence[str], minutes: int, seed: int) -> CarbsForChunk:
-    """Per-chunk carbs from a meal scenario, each patient on streams keyed by its name."""
-    from pumplab.physiology.meals import MealRandomness, load_meal_plan, realize_meals
+    """Per-chunk carbs from a meal scenario, each patient on streams keyed by its name.
+
+    Warns, naming them, about the scenario's first-day meals the run ends before.
+    """
+    from pumplab.cli.meals import load_plan, warn_unreached_meals
+    from pumplab.physiology.meals import MealRandomness, realize_meals
     from pumplab.sim.streams import RandomStreams
 
-    plan = load_meal_plan(scenario)
+    plan = load_plan(scenario)
+    warn_unreached_meals(plan, minutes)
     streams = RandomStreams(seed)
     randomness = MealRandomness.from_generators(
         schedule=streams.generator("meals.schedule"),
@@ -633,27 +654,27 @@ def _cgm_option(model: str, names: Sequence[str], seed: int, sensor_age: int) ->
 
 def _simulate_to_file(
     cohort: Cohort | PopulationSampler, carbs: FloatArray | CarbsForChunk, insulin: FloatArray,
-    out: Path, cgm: CgmOption | None = None,
+    out: Path, cgm: CgmOption | None = None, *,
+    progress: Callable[[int], None] | None = None, max_chunk: int | None = None,
 ) -> RunSummary:
     summaries: list[RunSummary] = []
 
     def produce(stream: IO[str]) -> None:
         writer = TraceCsvWriter(stream, cgm=cgm is not None)
-        summaries.append(simulate_cohort(cohort, carbs, insulin, writer, cgm=cgm))
+        summaries.append(simulate_cohort(cohort, carbs, insulin, writer, cgm=cgm,
+                                         progress=progress, max_chunk=max_chunk))  # fmt: skip
 
     write_atomically(out, produce, option="--out")
     return summaries[0]
 
 
 def _print_table(summary: RunSummary, minutes: int) -> None:
-    records = summary.records()
-    width = max(7, *(len(r["patient"]) for r in records))
-    print(f"{minutes} minutes, plasma glucose (mg/dL)")
-    print(f"{'patient':<{width}}  {'mean':>7}  {'min':>7}  {'max':>7}  {'<40 at':>7}  validity")
-    for r in records:
+    table = new_table("patient", ("mean", "right"), ("min", "right"), ("max", "right"),
+                      ("<40 at", "right"), "validity",
+                      title=f"{minutes} minutes, plasma glucose (mg/dL)")  # fmt: skip
+    for r in summary.records():
         first = "-" if r["first_minute_below_40"] is None else str(r["first_minute_below_40"])
         validity = ",".join(r["validity_flags"]).lower() if r["validity_flags"] else "ok"
-        print(
-            f"{r['patient']:<{width}}  {r['mean_bg_mg_dl']:7.1f}  {r['min_bg_mg_dl']:7.1f}  "
-            f"{r['max_bg_mg_dl']:7.1f}  {first:>7}  {validity}"
-        )
+        table.add_row(r["patient"], f"{r['mean_bg_mg_dl']:.1f}", f"{r['min_bg_mg_dl']:.1f}",
+                      f"{r['max_bg_mg_dl']:.1f}", first, validity)  # fmt: skip
+    print_table(table)

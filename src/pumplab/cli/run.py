@@ -1,64 +1,208 @@
-"""``pumplab run``: the main job — a person wears the pump for a day.
+"""``pumplab run``: the main job -- a person wears the pump for a day.
 
 Until the seed story (legacy vs secure pump under the same attacker) exists,
 the main job is the open-loop day of :mod:`pumplab.sim.openloop`: a virtual
-adult (adult#001) wears a Paradigm x23-class pump (secure mode) with a CGM, a
-linked meter and a keychain remote over the in-memory link for 24 hours,
-driven by the person model on the built-in ``standard-day`` meals, with the
-pump's history kept durably in SQLite.  It prints the glycaemic outcome and
-the result of verifying the history.
+adult (adult#001; ``--patients`` for others) wears a Paradigm x23-class pump
+(secure mode) with a CGM, a linked meter and a keychain remote over the
+in-memory link for 24 hours, driven by the person model on the built-in
+``standard-day`` meals, with the pump's history kept durably in SQLite.  It
+prints the glycaemic outcome and the result of verifying each history, with
+its full head ``SEQ:HASH`` (what ``history verify --expect-head`` takes).
 
 Files go into the output folder (``--out-dir``, default a new numbered folder
-``pumplab-out/run-NNN``): ``trace.csv`` (per-minute trace, readable by
-``pumplab metrics``), ``events.json``, ``outcome.json`` and the history
-(``history-<patient>.sqlite``, or ``--history PATH``), which
-``pumplab history show|verify|export`` read.  A history file is never
-overwritten.  Exit code 0 when the history verifies, 1 otherwise.
+``pumplab-out/run-NNN``): ``trace.csv``, ``events.json``, ``outcome.json`` and
+one history per patient (``history-<patient>.sqlite``, or ``--history PATH``).
+A folder that already holds any of these files is refused before anything
+runs: two runs never mix their files, and no file is ever overwritten.  The
+trace and events are written by the simulation into a private staging folder
+inside the output folder and moved into place only when the run has ended.
+
+Exit code 0 when every history verifies, 1 when one does not.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+import contextlib
 import os
-import sys
+import shutil
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
+import typer
+
+from pumplab.cli._common import (
+    EXIT_CHECK_FAILED,
+    EXIT_OK,
+    MAX_SAFE_INT,
+    Names,
+    choice,
+    default_file_mode,
+    emit_json,
+    finite_float,
+    guard,
+    int_range,
+    json_document,
+    name_list,
+    place_file,
+    progress,
+    write_atomically,
+)
+from pumplab.cli.meals import MEALS_HELP
+from pumplab.cli.patients import PATIENTS_HELP
 from pumplab.errors import InputError
 
-__all__ = ["register"]
+if TYPE_CHECKING:
+    from pumplab.sim.world import World
 
-DEFAULT_OUT_ROOT = Path("pumplab-out")
+__all__ = [
+    "DEFAULT_OUT_ROOT",
+    "DEFAULT_PATIENTS",
+    "DEFAULT_SEED",
+    "MAX_RUN_HOURS",
+    "history_file_name",
+    "register",
+]
+
+DEFAULT_OUT_ROOT: Final = Path("pumplab-out")
+#: The seed of every command that draws random numbers, unless --seed.
+DEFAULT_SEED: Final = 1
+#: Who wears the pump unless --patients says otherwise.
+DEFAULT_PATIENTS: Final = Names(("adult#001",))
+#: Longest run: 14 days (the open-loop world's limit).
+MAX_RUN_HOURS: Final = 14 * 24
+
+_FILES = ("trace.csv", "events.json", "outcome.json")
+
+_HELP = """\
+The main job: a virtual person wears the pump for a day (open loop).
+
+A virtual adult (adult#001 unless --patients) wears a Paradigm x23-class pump
+with a CGM, a linked meter and a keychain remote for 24 hours, driven by the
+person model on the standard-day meals.  Prints the glycaemic outcome and
+verifies each pump's durable history.
+
+Writes, into the output folder (default: a new pumplab-out/run-NNN):
+trace.csv (per-minute trace, for 'pumplab metrics'), events.json,
+outcome.json (the --json output) and history-PATIENT.sqlite per patient (or
+--history PATH), for 'pumplab history'.  A folder that already holds any of
+these files is refused; nothing is ever overwritten.
+
+Exit 0 when every history verifies, 1 when one does not.
+"""
 
 
-def register(subparsers: Any) -> None:
+def register(app: typer.Typer) -> None:
     """Add the ``run`` command."""
-    parser = subparsers.add_parser(
-        "run",
-        help="the main job: a virtual adult wears the pump for 24 h (open loop)",
-        description=(
-            "A virtual adult wears a Paradigm x23-class pump with a CGM, a linked meter and "
-            "a remote for 24 hours, driven by the person model; prints the glycaemic outcome "
-            "and verifies the pump's durable history."
-        ),
-    )
-    parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
-    parser.add_argument("--out-dir", type=Path, default=None, metavar="DIR",
-                        help="output folder (default: a new pumplab-out/run-NNN)")
-    parser.add_argument("--history", type=Path, default=None, metavar="PATH",
-                        help="keep the pump's history at PATH (must not exist yet)")
-    parser.add_argument("--mode", choices=("secure", "legacy"), default="secure",
-                        help="the pump's protocol mode (default secure)")
-    parser.add_argument("--patient", default="adult#001", metavar="NAME",
-                        help="the standard subject (default adult#001)")
-    parser.add_argument("--hours", type=float, default=24.0, metavar="H",
-                        help="length of the run in hours (default 24)")
-    parser.add_argument("--seed", type=int, default=1, metavar="S",
-                        help="seed of every random stream (default 1)")
-    parser.add_argument("--meals", default="standard-day", metavar="SCENARIO",
-                        help="meal scenario: built-in name or TOML file (default standard-day)")
-    parser.set_defaults(func=_run_command)
+    app.command("run", help=_HELP, rich_help_panel="Simulate")(guard(run_command))
+
+
+def run_command(
+    patients: Annotated[Names, typer.Option(
+        "--patients", "--patient", parser=name_list(what="patient"), metavar="NAMES",
+        help=PATIENTS_HELP + "  Each wears a pump of its own.",
+    )] = DEFAULT_PATIENTS,
+    hours: Annotated[float, typer.Option(
+        "--hours", parser=finite_float(low=0, high=MAX_RUN_HOURS, low_open=True, unit="h"),
+        metavar="H", help=f"Length of the run, a whole number of minutes (up to {MAX_RUN_HOURS} "
+        "h = 14 days).",
+    )] = 24.0,
+    seed: Annotated[int, typer.Option(
+        "--seed", parser=int_range(low=0, high=MAX_SAFE_INT), metavar="S",
+        help="Seed of every random stream (meals, CGM, meter, person).",
+    )] = DEFAULT_SEED,
+    mode: Annotated[str, typer.Option(
+        "--mode", parser=choice(("secure", "legacy")), metavar="secure|legacy",
+        help="The pump's protocol mode.",
+    )] = "secure",
+    meals: Annotated[str, typer.Option("--meals", metavar="SCENARIO", help=MEALS_HELP)]
+    = "standard-day",
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out-dir", metavar="DIR", file_okay=False,
+        help="Output folder (created if needed; default a new pumplab-out/run-NNN).  "
+        "Must not hold files of another run.",
+    )] = None,
+    history: Annotated[Path | None, typer.Option(
+        "--history", metavar="PATH", dir_okay=False,
+        help="Keep the pump's history at PATH (one patient only; must not exist yet).",
+    )] = None,
+    json_out: Annotated[bool, typer.Option(
+        "--json", help="Print the outcome as one JSON object (schema pumplab.run/1).",
+    )] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress bar (there is none unless stderr is a terminal).",
+    )] = False,
+) -> int:
+    """Run the open-loop day and print its outcome."""
+    from pumplab.cli.meals import load_plan, warn_unreached_meals
+    from pumplab.cli.patients import select_patients
+    from pumplab.physiology import load_cohort
+    from pumplab.sim.openloop import OpenLoopConfig
+    from pumplab.sim.outcome import run_open_loop
+
+    # Everything the user gave is checked before anything runs.
+    minutes = _minutes(hours)
+    names = select_patients("--patients", patients, load_cohort())
+    if history is not None and len(names) != 1:
+        raise InputError(f"names one file, but {len(names)} patients each need a history",
+                         source="--history", allowed="one patient with --history")  # fmt: skip
+    plan = load_plan(meals)
+    folder = out_dir if out_dir is not None else _next_run_dir(DEFAULT_OUT_ROOT)
+    _check_outputs(folder, names, history)
+    warn_unreached_meals(plan, minutes)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".pumplab-run-", dir=folder))
+    try:
+        config = OpenLoopConfig(patients=names, minutes=minutes, seed=seed, mode=mode,
+                                meals=meals, history_dir=folder, history_path=history)
+        with progress(f"{len(names)} patient(s), {hours:g} h", minutes, quiet=quiet,
+                      unit="min") as update:  # fmt: skip
+
+            def prepare(world: World) -> None:
+                world.add_minute_hook(update)
+
+            outcome = run_open_loop(config, out_dir=staging, prepare=prepare)
+        for name in _FILES[:2]:
+            place_file(staging / name, folder / name, overwrite=False)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    for patient in outcome.patients:
+        # SQLite files are created private (0600); give them the mode every
+        # other output file gets, as a file made by `open()` would have.
+        if patient.history_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(patient.history_path, default_file_mode())
+
+    body = outcome.as_dict()
+    body["out_dir"] = os.fspath(folder)
+    body["trace_path"] = os.fspath(folder / "trace.csv")
+    body["events_path"] = os.fspath(folder / "events.json")
+    document = json_document("run", body)
+    write_atomically(folder / "outcome.json", lambda f: _dump(document, f),
+                     option="--out-dir", overwrite=False)  # fmt: skip
+    if json_out:
+        emit_json("run", body)
+    else:
+        _print_outcome(document, folder)
+    return EXIT_OK if outcome.histories_ok else EXIT_CHECK_FAILED
+
+
+def _dump(document: dict[str, Any], stream: Any) -> None:
+    import json
+
+    json.dump(document, stream, indent=2, allow_nan=False, ensure_ascii=False)
+    stream.write("\n")
+
+
+def _minutes(hours: float) -> int:
+    minutes = round(hours * 60)
+    # 4.1 h is 246 minutes even though 4.1 * 60 is 245.99999999999997 in binary.
+    if minutes < 1 or abs(hours * 60 - minutes) > 1e-6:
+        raise InputError(f"{hours:g} h is not a whole number of minutes", source="--hours",
+                         allowed=f"whole minutes, 1 min to {MAX_RUN_HOURS} h")  # fmt: skip
+    return minutes
 
 
 def _next_run_dir(root: Path) -> Path:
@@ -68,49 +212,29 @@ def _next_run_dir(root: Path) -> Path:
     return root / f"run-{number:03d}"
 
 
-def _run_command(args: argparse.Namespace) -> int:
-    from pumplab.sim.openloop import OpenLoopConfig
-    from pumplab.sim.outcome import run_open_loop
+def history_file_name(patient: str) -> str:
+    """The history file of ``patient`` in a run's folder (as the open-loop world names it)."""
+    return f"history-{patient.replace('#', '-')}.sqlite"
 
-    minutes = round(args.hours * 60)
-    # 4.1 h is 246 minutes even though 4.1 * 60 is 245.99999999999997 in binary.
-    if not (0 < minutes <= 14 * 24 * 60) or abs(args.hours * 60 - minutes) > 1e-6:
-        raise InputError(f"{args.hours} h", source="--hours",
-                         allowed="a whole number of minutes, up to 336 h (14 days)")
-    if args.seed < 0:
-        raise InputError(f"negative seed {args.seed}", source="--seed", allowed="integer >= 0")
-    out_dir = args.out_dir if args.out_dir is not None else _next_run_dir(DEFAULT_OUT_ROOT)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError("not a directory", source=str(out_dir),
-                         allowed="a directory, or a path that does not exist yet")
-    if args.history is not None:
-        if args.history.is_dir():
-            raise InputError("is a directory: --history names the history file itself",
-                             source=str(args.history))
-        if args.history.exists():
-            raise InputError("a history already exists there; a pump's history is never "
-                             "overwritten (choose a new path)", source=str(args.history))
-    config = OpenLoopConfig(
-        patients=(args.patient,),
-        minutes=minutes,
-        seed=args.seed,
-        mode=args.mode,
-        meals=args.meals,
-        history_dir=out_dir,
-        history_path=args.history,
-    )
-    outcome = run_open_loop(config, out_dir=out_dir)
-    data = outcome.as_dict()
-    data["out_dir"] = os.fspath(out_dir)
-    tmp = out_dir / ".outcome.json.tmp"
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, out_dir / "outcome.json")
-    if args.json:
-        json.dump(data, sys.stdout, indent=1)
-        sys.stdout.write("\n")
-    else:
-        _print_outcome(data, out_dir)
-    return 0 if outcome.histories_ok else 1
+
+def _check_outputs(folder: Path, names: Sequence[str], history: Path | None) -> None:
+    """Refuse an output folder or history path a run cannot use, before anything runs."""
+    if folder.exists() and not folder.is_dir():
+        raise InputError("not a directory", source=str(folder),
+                         allowed="a directory, or a path that does not exist yet")  # fmt: skip
+    histories = [history] if history is not None else [folder / history_file_name(n)
+                                                       for n in names]  # fmt: skip
+    if history is not None and history.exists():
+        raise InputError("a history already exists there; a pump's history is never "
+                         "overwritten (choose a new path)", source=str(history))  # fmt: skip
+    taken = [p.name for p in (folder / f for f in _FILES) if p.exists() or p.is_symlink()]
+    taken += [p.name for p in histories if p.parent == folder and p.exists()]
+    if taken:
+        raise InputError(
+            f"{folder} already holds {', '.join(taken)} of another run (runs never mix "
+            "or overwrite files)", source="--out-dir",
+            allowed="a new folder, or one without these files",
+        )
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
@@ -142,7 +266,8 @@ def _print_outcome(data: dict[str, Any], out_dir: Path) -> None:
         h = p["history"]
         verdict = ("verified" if h["ok"]
                    else f"FAILED at record {h['first_bad_seq']}: {h['reason']}")
-        print(f"  history: {h['records']} records, hash chain {verdict} "
-              f"(head {h['head_seq']}:{h['head_hash'][:16]}...)")
+        print(f"  history: {h['records']} records, hash chain {verdict}")
+        # The full head: what `pumplab history verify --expect-head` takes.
+        print(f"    head {h['head_seq']}:{h['head_hash']}")
         print(f"    {p['history_path']}")
     print(f"  files: {out_dir}/trace.csv, events.json, outcome.json")
