@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from pumplab.link.legacy import (
@@ -85,13 +85,13 @@ class Air:
     intake: FakeIntake = field(default_factory=FakeIntake)
     drop: Callable[[str, Transmit], bool] = lambda side, tx: False
     log: list[tuple[str, object]] = field(default_factory=list)
-    _queue: list[tuple[int, int, str, object]] = field(default_factory=list)
+    _queue: list[tuple[int, int, str, Transmit, int | None]] = field(default_factory=list)
     _seq: itertools.count[int] = field(default_factory=itertools.count)
 
-    def _push(self, t: int, kind: str, item: object) -> None:
-        heapq.heappush(self._queue, (t, next(self._seq), kind, item))
+    def _push(self, t: int, kind: str, tx: Transmit, burst_end: int | None = None) -> None:
+        heapq.heappush(self._queue, (t, next(self._seq), kind, tx, burst_end))
 
-    def _emit(self, side: str, events: list[object]) -> None:
+    def _emit(self, side: str, events: Sequence[object]) -> None:
         for event in events:
             self.log.append((side, event))
             if isinstance(event, Transmit):
@@ -111,25 +111,24 @@ class Air:
             if self.pump.listening_at(start) or copy == tx.repeat - 1:
                 end = math.ceil(start + air_ms)
                 burst_end = tx.end_ms_ceil if tx.repeat > 1 else None
-                self._push(end, "to_pump", (tx, burst_end))
+                self._push(end, "to_pump", tx, burst_end)
                 return
 
-    def run(self, events: list[object], until_ms: int = 10**9) -> list[object]:
+    def run(self, events: Sequence[object], until_ms: int = 10**9) -> list[Completed | Failed]:
         """Feed the driver's first events, then run until it finishes; its outcomes."""
         self._emit("driver", events)
-        outcomes: list[object] = []
+        outcomes: list[Completed | Failed] = []
         while self.driver.state.value != "idle" or self._queue:
             next_timer = self.driver.deadline_ms
             if self._queue and (next_timer is None or self._queue[0][0] <= next_timer):
-                t, _, kind, item = heapq.heappop(self._queue)
+                t, _, kind, tx, burst_end = heapq.heappop(self._queue)
                 if t > until_ms:
                     break
                 self._emit("pump", self.pump.tick(t))
                 if kind == "to_pump":
-                    tx, burst_end = item  # type: ignore[misc]
                     self._emit("pump", self.pump.receive(tx.air, t, burst_end_ms=burst_end))
                 else:
-                    out = self.driver.receive(item.air, t)  # type: ignore[attr-defined]
+                    out = self.driver.receive(tx.air, t)
                     outcomes += [e for e in out if isinstance(e, Completed | Failed)]
                     self._emit("driver", out)
             elif next_timer is not None:

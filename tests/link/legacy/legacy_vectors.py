@@ -98,7 +98,9 @@ MK_BOLUS_7_9_X23 = _long("a71234564202013C")  # ...TwoByte
 MK_BOLUS_10_2_X23 = _long("a712345642020198")  # ...GreaterThanTenUnits
 MK_TEMP_BASAL_1_1_30 = _long("a71234564C03002C01")  # ChangeTempBasalCarelinkMessageBodyTests
 MK_TEMP_BASAL_6_5_150 = _long("a71234564C03010405")
-MK_CHANGE_TIME = _long("a7123456400709163B07E10C1D")  # ChangeTimeCarelinMessageBodyTests (2017-12-29 09:22:59)
+# ChangeTimeCarelinMessageBodyTests: 2017-12-29 09:22:59.
+# ChangeTimeCarelinMessageBodyTests: 2017-12-29 09:22:59.
+MK_CHANGE_TIME = _long("a7123456400709163B07E10C1D")
 MK_REMOTE_IDS_ONE = _long("a759404076123132333435362d2d2d2d2d2d2d2d2d2d2d2d")
 MK_REMOTE_IDS_THREE = _long("a75940407612303030303030313030313030393939393939")
 MK_BATTERY_1_40 = _long("a7350535720300008c")
@@ -116,7 +118,9 @@ MK_MAX_BASAL_6_4_BODY = _body("020100")
 
 # --- History records (minimed_rf lib/minimed_rf/log_entries/* comments, with
 # the CareLink CSV line each was matched against).
-REC_BG_RECEIVED = bytes.fromhex("3f184007af640ec527ad")  # 197 mg/dL, meter C527AD, 2014-04-04 15:07:00
+# 197 mg/dL from meter C527AD at 2014-04-04 15:07:00.
+# 197 mg/dL from meter C527AD at 2014-04-04 15:07:00.
+REC_BG_RECEIVED = bytes.fromhex("3f184007af640ec527ad")
 REC_TEMP_BASAL_PCT = bytes.fromhex("333c460615060e08")  # 60 %, 2014-04-06 21:06:06
 REC_TEMP_BASAL_DURATION = bytes.fromhex("1614460615060e")  # 600 min
 REC_SUSPEND = bytes.fromhex("1e01603612030e")

@@ -49,8 +49,8 @@ def test_crc16_check_value() -> None:
     assert crc16(b"123456789") == 0x29B1
 
 
-@pytest.mark.parametrize(("data", "expected"), DECOCARE_CRC8 + [DECOCARE_POWER_CONTROL_PARAMS,
-                                                                MINIMEDKIT_CRC8])
+@pytest.mark.parametrize(
+    ("data", "expected"), [*DECOCARE_CRC8, DECOCARE_POWER_CONTROL_PARAMS, MINIMEDKIT_CRC8])
 def test_crc8_published_vectors(data: bytes, expected: int) -> None:
     """decocare lib.py and commands.py doctests, MinimedKit CRC8Tests."""
     assert crc8(data) == expected

@@ -129,26 +129,35 @@ def decode_4b6b(air: bytes | bytearray) -> bytes:
     data = bytes(air)
     if not data:
         raise DecodeError("4b6b: no on-air bytes")
-    acc = int.from_bytes(data, "big")
-    left = 8 * len(data)
-    out = bytearray()
     pairs = _PAIRS
-    while left >= 12:
-        left -= 12
-        value = pairs[(acc >> left) & 0xFFF]
-        if value >= 0:
-            out.append(value)
-        elif value == _BAD:
-            raise DecodeError(f"4b6b: invalid 6-bit symbol near symbol {2 * len(out)}")
-        else:
-            break  # the terminator, possibly after a lone nibble (dropped)
+    out = bytearray()
+    append = out.append
+    # Three on-air bytes carry exactly two symbol pairs (two decoded bytes).
+    whole = len(data) - len(data) % 3
+    value = 0
+    for i in range(0, whole, 3):
+        b1 = data[i + 1]
+        value = pairs[(data[i] << 4) | (b1 >> 4)]
+        if value < 0:
+            break
+        append(value)
+        value = pairs[((b1 & 0x0F) << 8) | data[i + 2]]
+        if value < 0:
+            break
+        append(value)
     else:
-        # No terminator among the whole pairs: a lone last symbol is dropped,
-        # but it must still be a symbol (or the terminator).
-        if left >= 6:
-            symbol = (acc >> (left - 6)) & 0x3F
-            if symbol and _NIBBLE_OF[symbol] < 0:
-                raise DecodeError(f"4b6b: invalid 6-bit symbol near symbol {2 * len(out)}")
+        # No terminator among the whole triples: look at the one or two bytes left.
+        rest = len(data) - whole
+        if rest == 2:
+            value = pairs[(data[whole] << 4) | (data[whole + 1] >> 4)]
+            if value >= 0:
+                append(value)
+        elif rest == 1:
+            symbol = data[whole] >> 2
+            value = _BAD if symbol and _NIBBLE_OF[symbol] < 0 else _STOP
+    if value == _BAD:
+        raise DecodeError(f"4b6b: invalid 6-bit symbol near symbol {2 * len(out)}")
+    # _STOP / _HALF: the terminator (a lone nibble before it is dropped).
     if not out:
         raise DecodeError("4b6b: no whole byte of symbols")
     return bytes(out)

@@ -61,7 +61,7 @@ def crc8(data: bytes | bytearray | memoryview) -> int:
     """The Paradigm frame CRC-8 (poly 0x9B, init 0, not reflected) of ``data``."""
     table = _CRC8_TABLE
     reg = 0
-    for byte in bytes(data):
+    for byte in data:
         reg = table[reg ^ byte]
     return reg
 
@@ -70,6 +70,6 @@ def crc16(data: bytes | bytearray | memoryview) -> int:
     """CRC-16 CCITT-FALSE (poly 0x1021, init 0xFFFF) of ``data``."""
     table = _CRC16_TABLE
     reg = CRC16_INIT
-    for byte in bytes(data):
+    for byte in data:
         reg = ((reg << 8) & 0xFFFF) ^ table[(reg >> 8) ^ byte]
     return reg
