@@ -14,6 +14,7 @@ from pumplab.link.legacy.driver import (
     Failed,
     FailReason,
     PumpDriver,
+    failed_wakeup_ms,
 )
 from pumplab.link.legacy.exchange import (
     DriverConfig,
@@ -234,3 +235,13 @@ def test_unexpected_frames_do_not_disturb_a_request() -> None:
     events = driver.receive(to_air(command_frame(PUMP_ID, MessageType.READ_MODEL)), 30)
     assert [type(e) for e in events] == [Ignored]
     assert driver.state is DriverState.COMMANDING
+
+
+def test_failed_wakeup_costs_what_the_helper_says() -> None:
+    """A wrong serial costs probe ×2, the burst and 12 s of listening: 17,038 ms by default."""
+    air = Air(PumpDriver(bytes.fromhex("999999")), PumpLink(PUMP_ID))
+    (outcome,) = air.run(air.driver.request(ReadRequest(MessageType.READ_STATUS), 1_000))
+    assert isinstance(outcome, Failed) and outcome.reason is FailReason.NO_WAKEUP_ACK
+    assert outcome.t_ms - 1_000 == failed_wakeup_ms() == 17_038
+    no_probe = DriverConfig(probe_first=False, burst_listen_ms=500)
+    assert failed_wakeup_ms(no_probe) == 5_106

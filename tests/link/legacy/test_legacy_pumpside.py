@@ -37,9 +37,11 @@ from pumplab.link.legacy.messages import (
     command_frame,
 )
 from pumplab.link.legacy.pumpside import (
+    ANSWER_TABLE,
     CommandReceived,
     FellAsleep,
     MalformedArguments,
+    PendingKind,
     PeripheralReceived,
     PoweredOn,
     PumpLink,
@@ -320,3 +322,43 @@ def test_the_ack_frame_decodes_on_air() -> None:
     link = awake_link()
     (tx,) = link.receive(air(command_frame(PID, MessageType.BOLUS)), 100)
     assert isinstance(tx, Transmit) and decode_air(tx.air) == ack_frame(PID)
+
+
+def _pending_of(kind: PendingKind) -> PumpLink:
+    link = awake_link()
+    if kind is PendingKind.COMMAND:
+        link.receive(air(command_frame(PID, MessageType.BOLUS)), 100)
+        link.receive(air(args_frame(PID, BolusBody(4))), 150)
+    elif kind is PendingKind.MALFORMED:
+        link.receive(air(command_frame(PID, MessageType.BOLUS)), 100)
+        link.receive(air(PumpFrame(PID, MessageType.BOLUS, bytes([9]) + bytes(64))), 150)
+    elif kind is PendingKind.READ:
+        link.receive(air(command_frame(PID, MessageType.READ_STATUS)), 100)
+    else:
+        link.receive(air(command_frame(PID, MessageType.READ_HISTORY_PAGE)), 100)
+        link.receive(air(args_frame(PID, ReadHistoryPageBody(0))), 150)
+    assert link.state is PumpLinkState.AWAITING_ANSWER
+    return link
+
+
+ANSWERS = {
+    "ack": lambda link: link.ack(200),
+    "nak": lambda link: link.nak(NakCode.REFUSED, 200),
+    "answer": lambda link: link.answer(PumpStatusBody(False, False), 200),
+    "answer_frames": lambda link: link.answer_frames(encode_history_page([]), 200),
+    "decline": lambda link: link.decline(200),
+}
+
+
+@pytest.mark.parametrize("kind", list(PendingKind))
+@pytest.mark.parametrize("call", sorted(ANSWERS))
+def test_answer_table_is_enforced(kind: PendingKind, call: str) -> None:
+    """Every (pending kind, answer) pair: legal ones go through, the others raise."""
+    link = _pending_of(kind)
+    if call in ANSWER_TABLE[kind]:
+        ANSWERS[call](link)
+        assert link.state in (PumpLinkState.AWAKE, PumpLinkState.SENDING_FRAMES)
+    else:
+        with pytest.raises(IllegalTransition):
+            ANSWERS[call](link)
+        assert link.state is PumpLinkState.AWAITING_ANSWER

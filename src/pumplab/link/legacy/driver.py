@@ -51,10 +51,13 @@ Calling :meth:`PumpDriver.request` while a request runs raises
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 from typing import Final
 
 from pumplab.errors import DecodeError
+from pumplab.link.legacy.airtime import airtime_ms
+from pumplab.link.legacy.coding import air_length
 from pumplab.link.legacy.exchange import (
     DriverConfig,
     Ignored,
@@ -88,6 +91,7 @@ __all__ = [
     "Failed",
     "PumpDriver",
     "Request",
+    "failed_wakeup_ms",
 ]
 
 Request = CommandBody | ReadRequest
@@ -141,6 +145,24 @@ class Failed:
 
 
 DriverEvent = Transmit | Completed | Failed | Ignored
+
+
+def failed_wakeup_ms(config: DriverConfig | None = None) -> int:
+    """Time from :meth:`PumpDriver.request` to ``Failed(NO_WAKEUP_ACK)`` when nothing answers.
+
+    The probe and its retries (each a short frame and a response window), the
+    burst, and the listening after it, with the driver's rounding of each
+    transmission's end up to a whole millisecond.  It is what one wrong serial
+    costs a driver with this configuration (the serial sweep of issue 13).
+    """
+    cfg = config or DriverConfig()
+    short_ms = math.ceil(airtime_ms(air_length(7)))
+    t = 0
+    if cfg.probe_first:
+        t += (cfg.probe_retries + 1) * (short_ms + cfg.response_window_ms)
+    burst_ms = math.ceil((cfg.burst.count - 1) * cfg.burst.interval_ms
+                         + airtime_ms(air_length(7)))
+    return t + burst_ms + cfg.burst_listen_ms
 
 
 class PumpDriver:

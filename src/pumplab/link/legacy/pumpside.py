@@ -45,14 +45,13 @@ exception)::
     awake states      window over (tick)                -> ASLEEP       FellAsleep
 
 Local calls (the intake's answers) are legal only in ANSWER (``AWAITING_ANSWER``)
-and only with a fitting answer; otherwise
+and only as :data:`ANSWER_TABLE` allows for what is pending; otherwise
 :class:`~pumplab.link.legacy.exchange.IllegalTransition`::
 
-    ANSWER  ack            (a command with arguments)          -> AWAKE
-    ANSWER  nak(code)      (anything)                          -> AWAKE
-    ANSWER  answer(body)   (a one-frame read of body's type)   -> AWAKE
-    ANSWER  answer_frames  (history page or basal profile)     -> FRAMES
-    ANSWER  decline        (anything: no answer on the air)    -> AWAKE
+    pending                      ack  nak  answer  answer_frames  decline   -> next
+    command / malformed args      x    x                            x       AWAKE
+    one-frame read                     x     x                      x       AWAKE
+    history page / basal read          x            x               x       FRAMES (or AWAKE)
 """
 
 from __future__ import annotations
@@ -91,9 +90,11 @@ from pumplab.link.legacy.messages import (
 )
 
 __all__ = [
+    "ANSWER_TABLE",
     "CommandReceived",
     "FellAsleep",
     "MalformedArguments",
+    "PendingKind",
     "PeripheralReceived",
     "PoweredOn",
     "PumpEvent",
@@ -180,6 +181,36 @@ _AWAKE_STATES: Final = frozenset({PumpLinkState.AWAKE, PumpLinkState.AWAITING_AR
 _KNOWN_TYPES: Final = frozenset(int(t) for t in MessageType)
 
 
+class PendingKind(enum.Enum):
+    """What the intake has been handed, which decides how it may answer."""
+
+    COMMAND = "command"  # decoded arguments of a command
+    MALFORMED = "malformed"  # arguments that did not decode
+    READ = "read"  # a one-frame read
+    FRAMES = "multi-frame read"  # a history page or a basal profile
+
+
+#: The intake's legal answers to each kind of pending request; any other call
+#: (or any call with nothing pending) raises IllegalTransition.
+ANSWER_TABLE: Final = {
+    PendingKind.COMMAND: frozenset({"ack", "nak", "decline"}),
+    PendingKind.MALFORMED: frozenset({"ack", "nak", "decline"}),
+    PendingKind.READ: frozenset({"answer", "nak", "decline"}),
+    PendingKind.FRAMES: frozenset({"answer_frames", "nak", "decline"}),
+}
+
+
+def _pending_kind(request: CommandBody | ReadRequest | MalformedArguments) -> PendingKind:
+    if isinstance(request, MalformedArguments):
+        return PendingKind.MALFORMED
+    if isinstance(request, ReadHistoryPageBody):
+        return PendingKind.FRAMES
+    if isinstance(request, ReadRequest):
+        return (PendingKind.FRAMES if request.message_type in MULTI_FRAME_ANSWERS
+                else PendingKind.READ)
+    return PendingKind.COMMAND
+
+
 class PumpLink:
     """The radio side of one pump, addressed by its 3-byte id."""
 
@@ -254,9 +285,7 @@ class PumpLink:
 
     def ack(self, t_ms: int) -> list[PumpEvent]:
         """Accept the pending command (with arguments)."""
-        pending = self._require_pending("ack")
-        if isinstance(pending, ReadRequest | ReadHistoryPageBody):
-            raise IllegalTransition("a read is answered with data or a NAK, not an ACK")
+        self._require_pending("ack")
         return [self._answer_with(ack_frame(self.pump_id), t_ms)]
 
     def nak(self, code: NakCode, t_ms: int) -> list[PumpEvent]:
@@ -269,8 +298,7 @@ class PumpLink:
     def answer(self, body: ResponseBody, t_ms: int) -> list[PumpEvent]:
         """Answer the pending one-frame read with ``body``."""
         pending = self._require_pending("answer")
-        if not isinstance(pending, ReadRequest) or pending.message_type in MULTI_FRAME_ANSWERS:
-            raise IllegalTransition("answer() is for a pending one-frame read")
+        assert isinstance(pending, ReadRequest)  # the answer table allows nothing else
         body_type = getattr(body, "message_type", None)
         if body_type != pending.message_type:
             raise IllegalTransition(f"answer body {type(body).__name__} does not answer "
@@ -281,12 +309,8 @@ class PumpLink:
     def answer_frames(self, content: bytes, t_ms: int) -> list[PumpEvent]:
         """Answer the pending history-page or basal read with ``content`` (64-byte frames)."""
         pending = self._require_pending("answer_frames")
-        if isinstance(pending, ReadHistoryPageBody):
-            message_type = int(MessageType.READ_HISTORY_PAGE)
-        elif isinstance(pending, ReadRequest) and pending.message_type in MULTI_FRAME_ANSWERS:
-            message_type = int(pending.message_type)
-        else:
-            raise IllegalTransition("answer_frames() is for a pending history page or basal read")
+        assert isinstance(pending, ReadRequest | ReadHistoryPageBody)  # per the answer table
+        message_type = int(pending.message_type)
         frames = DataFrameBody.split(content)
         self._frames, self._next_frame, self._frames_type = frames, 1, message_type
         tx = self._answer_with(PumpFrame(self.pump_id, message_type, frames[0].encode()), t_ms)
@@ -304,8 +328,14 @@ class PumpLink:
     # -- internals ------------------------------------------------------
 
     def _require_pending(self, what: str) -> CommandBody | ReadRequest | MalformedArguments:
+        """The pending request, if ``what`` is a legal answer to it (:data:`ANSWER_TABLE`)."""
         if self.state is not PumpLinkState.AWAITING_ANSWER or self._pending is None:
             raise IllegalTransition(f"{what}() with no request pending (state {self.state.value})")
+        kind = _pending_kind(self._pending)
+        allowed = ANSWER_TABLE[kind]
+        if what not in allowed:
+            raise IllegalTransition(f"{what}() does not answer a pending {kind.value} "
+                                    f"(allowed: {', '.join(sorted(allowed))})")
         return self._pending
 
     def _clear_pending(self) -> None:
