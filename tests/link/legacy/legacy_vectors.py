@@ -46,6 +46,16 @@ DECOCARE_CRC16 = [
 # decocare decocare/commands.py, PowerControl._test_ok: the CareLink stick
 # frame ends in CRC8(params) = 0xA2 for params 01 0A (ten minutes on).
 DECOCARE_POWER_CONTROL_PARAMS = (bytes([0x01, 0x0A]), 0xA2)
+# decocare decocare/commands.py doctests: the CareLink stick frames
+# PowerControl._test_ok, ReadErrorStatus._test_ok, ReadHistoryData._test_ok and
+# ReadPumpState._test_ok.  Each holds a CRC-8 of its 14-byte header at byte 14
+# and a CRC-8 of the parameters at the end (pump serials 665455 and 208850).
+DECOCARE_STICK_FRAMES = [
+    bytes.fromhex("0100a701665455800255000000" "5de6010aa2"),
+    bytes.fromhex("0100a701665455800000020100" "75d700"),
+    bytes.fromhex("0100a701208850800100020200" "809b0336"),
+    bytes.fromhex("0100a701665455800000020100" "832e00"),
+]
 # MinimedKit MinimedKitTests/CRC8Tests.swift, testComputeCRC8.
 MINIMEDKIT_CRC8 = (
     bytes.fromhex("a259705504a24117043a0e080b003d3d00015b030105d817790a0f00000300008b1702000e080b0000"),

@@ -9,6 +9,7 @@ from legacy_vectors import (
     DECOCARE_CRC8,
     DECOCARE_CRC16,
     DECOCARE_POWER_CONTROL_PARAMS,
+    DECOCARE_STICK_FRAMES,
     METER_142,
     METER_398,
     MINIMEDKIT_CRC8,
@@ -60,6 +61,13 @@ def test_crc8_published_vectors(data: bytes, expected: int) -> None:
 def test_crc8_closes_published_frames(frame: bytes) -> None:
     """The last byte of each published 7-byte frame is the CRC-8 of the rest."""
     assert crc8(frame[:-1]) == frame[-1]
+
+
+@pytest.mark.parametrize("frame", DECOCARE_STICK_FRAMES)
+def test_crc8_in_decocare_stick_frames(frame: bytes) -> None:
+    """decocare commands.py doctests: CRC-8 of the 14-byte header, then of the parameters."""
+    assert crc8(frame[:14]) == frame[14]
+    assert crc8(frame[15:-1]) == frame[-1]
 
 
 @pytest.mark.parametrize(("data", "expected"), DECOCARE_CRC16)
