@@ -35,7 +35,7 @@ Transition table (remote inputs; anything not listed is
 :class:`~pumplab.link.legacy.exchange.Ignored` with a reason, never an
 exception)::
 
-    ASLEEP            short 5D heard in a listen window -> AWAKE        (ACK)
+    ASLEEP            short 5D heard in a listen window -> ARGS(5D)     (Woke, ACK)
     AWAKE/ARGS/FRAMES short 5D                          -> ARGS(5D)     (ACK)
     AWAKE/ARGS/FRAMES short command                     -> ARGS(type)   (ACK)
     AWAKE/ARGS/FRAMES short read                        -> ANSWER       CommandReceived
