@@ -1,0 +1,1 @@
+"""Closed-loop control: the controller interface, the safety supervisor, oref0."""
