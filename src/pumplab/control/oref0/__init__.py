@@ -25,6 +25,7 @@ from pumplab.control.oref0.case import (
     parse_case,
     parse_time_ms,
 )
+from pumplab.control.oref0.controller import Oref0Controller, Oref0Settings, decision_from_result
 from pumplab.control.oref0.determine import (
     Oref0Result,
     Step,
@@ -32,6 +33,7 @@ from pumplab.control.oref0.determine import (
     determine_basal_case,
     max_safe_basal,
 )
+from pumplab.control.oref0.inputs import glucose_status, iob_data, meal_data
 from pumplab.control.oref0.predict import CarbModel, Predictions, predict
 
 __all__ = [
@@ -44,13 +46,19 @@ __all__ = [
     "LastTemp",
     "MealData",
     "Oref0Case",
+    "Oref0Controller",
     "Oref0Profile",
     "Oref0Result",
+    "Oref0Settings",
     "Predictions",
     "Step",
+    "decision_from_result",
     "determine_basal",
     "determine_basal_case",
+    "glucose_status",
+    "iob_data",
     "max_safe_basal",
+    "meal_data",
     "parse_case",
     "parse_time_ms",
     "predict",
