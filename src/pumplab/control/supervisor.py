@@ -118,6 +118,10 @@ TEMP_STEP_MIN = 30
 CGM_MIN_MG_DL = 39.0
 CGM_MAX_MG_DL = 401.0
 MS_PER_DAY = 24 * 60 * MS_PER_MINUTE
+#: A running temp ending within 2 min of a planned withholding interval is taken to be the
+#: temp that was sent (the pump starts it a moment after it was sent; remaining minutes
+#: are whole).
+SAME_TEMP_SLACK_MS = 2 * MS_PER_MINUTE
 
 
 class Rule(enum.StrEnum):
@@ -295,13 +299,25 @@ class WithholdLedger:
             return self._set_last_end(end_ms)
         return WithholdLedger((*self.intervals, (now_ms, end_ms)))
 
-    def observe(self, now_ms: int, withholding_until_ms: int | None) -> WithholdLedger:
-        """Update from pump status: withholding running until ``withholding_until_ms``, or not
-        (None).  A planned interval the pump no longer shows ended by ``now_ms``."""
+    def observe(self, now_ms: int, withholding_until_ms: int | None,
+                running_until_ms: int | None = None) -> WithholdLedger:
+        """Update from pump status at ``now_ms``.
+
+        ``running_until_ms`` is when the running temp (any rate) ends, None if none;
+        ``withholding_until_ms`` the same if that temp withholds at the scheduled rates
+        ahead (or ``now_ms`` for a suspend), None otherwise.  A planned interval whose temp
+        still runs to its planned end is kept (the pump judged it withholding when it
+        started, whatever the schedule says now); one the pump no longer shows ended by
+        ``now_ms``.
+        """
         ledger = self
-        if withholding_until_ms is not None:
+        planned = ledger.intervals[-1][1] if ledger.intervals else None
+        if (planned is not None and planned > now_ms and running_until_ms is not None
+                and abs(running_until_ms - planned) <= SAME_TEMP_SLACK_MS):
+            ledger = ledger._set_last_end(max(planned, running_until_ms))
+        elif withholding_until_ms is not None:
             ledger = ledger._open(now_ms, max(withholding_until_ms, now_ms))
-        elif ledger.intervals and ledger.intervals[-1][1] > now_ms:
+        elif planned is not None and planned > now_ms:
             ledger = ledger._set_last_end(now_ms)
         return ledger.pruned(now_ms)
 
@@ -561,7 +577,7 @@ def _limit(work: _Work, inp: ControllerInput, lim: SupervisorLimits) -> None:
     if temp is not None and not temp.cancels and temp.rate_u_per_h > scheduled:
         excess = (temp.rate_u_per_h - scheduled) * temp.duration_min / 60
     headroom = lim.max_iob_u - iob
-    if excess + work.bolus > headroom + 1e-9:
+    if excess + work.bolus > max(0.0, headroom) + 1e-9:
         # The temp keeps what fits first; the micro-bolus is cut first.
         room = max(0.0, headroom)
         temp_room = min(excess, room)
@@ -577,14 +593,14 @@ def _limit(work: _Work, inp: ControllerInput, lim: SupervisorLimits) -> None:
     # The pump's increments, always down.
     if temp is not None and not temp.cancels:
         rounded = round_down(temp.rate_u_per_h, lim.basal_increment)
-        if rounded < temp.rate_u_per_h - 1e-9:
+        if rounded != temp.rate_u_per_h:
             work.overrides.append(Override(Rule.PUMP_INCREMENT,
                                            f"temp rate {temp.rate_u_per_h:.4g} U/h rounded down "
                                            f"to {rounded:g} U/h"))
         temp = TempBasal(rounded, temp.duration_min)
     if work.bolus > 0:
         rounded = round_down(work.bolus, lim.bolus_increment)
-        if rounded < work.bolus - 1e-9:
+        if rounded != work.bolus:
             work.overrides.append(Override(Rule.PUMP_INCREMENT, f"micro-bolus {work.bolus:.4g} U "
                                                                 f"rounded down to {rounded:g} U"))
         work.bolus = rounded
@@ -656,23 +672,25 @@ def _fallback(inp: ControllerInput) -> TempBasal | None:
     return TempBasal(0.0, 0) if running is not None and running.remaining_min > 0 else None
 
 
-def _pump_withholding_until(inp: ControllerInput, lim: SupervisorLimits) -> int | None:
+def _pump_withholding(inp: ControllerInput, lim: SupervisorLimits) -> tuple[int | None,
+                                                                            int | None]:
+    """(withholding until, running temp until) from pump status (see WithholdLedger.observe)."""
     pump = inp.pump
     if pump.suspended:
-        return inp.now_ms  # a suspend counts as withholding; its end is unknown
+        return inp.now_ms, None  # a suspend counts as withholding; its end is unknown
     temp = pump.temp_basal
-    if temp is None or temp.remaining_min <= 0:
-        return None
-    if _withholds(temp.rate_u_per_h, [pump.scheduled_basal_u_per_h], lim.withhold_divisor):
-        return inp.now_ms + int(temp.remaining_min * MS_PER_MINUTE)
-    return None
+    if temp is None or not (math.isfinite(temp.remaining_min) and temp.remaining_min > 0):
+        return None, None
+    until = inp.now_ms + int(temp.remaining_min * MS_PER_MINUTE)
+    rates = _scheduled_rates(inp, temp.remaining_min)
+    return (until if _withholds(temp.rate_u_per_h, rates, lim.withhold_divisor) else None), until
 
 
 def supervise(limits: SupervisorLimits, state: SupervisorState, inputs: ControllerInput,
               outcome: ControllerOutcome) -> tuple[SupervisedDecision, SupervisorState]:
     """One cycle: the safe decision for ``outcome`` and the new state (pure)."""
     lim, inp, pump = limits, inputs, inputs.pump
-    ledger = state.ledger.observe(inp.now_ms, _pump_withholding_until(inp, lim))
+    ledger = state.ledger.observe(inp.now_ms, *_pump_withholding(inp, lim))
     episode_min, day_min = ledger.usage_min(inp.now_ms, lim.withhold_merge_gap_min)
     if pump.withheld_episode_min is not None and math.isfinite(pump.withheld_episode_min):
         episode_min = max(episode_min, pump.withheld_episode_min)
