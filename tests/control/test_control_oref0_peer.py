@@ -194,7 +194,9 @@ def test_pumplab_agrees_with_oref0_on_generated_cases(
     classes: Counter[str] = Counter()
     unexplained = []
     whole = 0
+    same_reason = 0
     for case, py, js in compared:
+        same_reason += py.get("reason") == js.get("reason")
         if _agrees(py, js):
             agree += 1
             strip = ("reason",)
@@ -209,8 +211,8 @@ def test_pumplab_agrees_with_oref0_on_generated_cases(
     n = len(compared)
     print(f"\noref0 {OREF0_VERSION} differential: {n} cases, {agree} agree "
           f"({100 * agree / n:.1f} %) on rate/duration/units/eventualBG; "
-          f"{whole} identical in every output key but 'reason'; mismatches by class: "
-          f"{dict(classes) or 'none'}")
+          f"{whole} identical in every output key but 'reason', {same_reason} with the same "
+          f"reason text; mismatches by class: {dict(classes) or 'none'}")
     assert not unexplained, f"unexplained mismatches: {unexplained[:3]}"
     assert agree / n >= MIN_AGREEMENT
 

@@ -28,6 +28,8 @@ from pumplab.errors import SettingsError
 LIMITS = SupervisorLimits(max_iob_u=5.0, max_temp_basal_u_per_h=3.0, max_micro_bolus_u=1.0)
 #: BG 120 rising 1 mg/dL per 5 min: fresh, clean, not flat, no low ahead.
 STEADY = linear_trace(109, 1, 12)
+#: BG 80 falling 3 mg/dL per 5 min: 62 mg/dL predicted in 30 min.
+FALLING = linear_trace(113, -3, 12)
 MIN = MS_PER_MINUTE
 
 
@@ -124,9 +126,6 @@ def test_a_vanishing_rate_rounded_to_zero_is_recorded() -> None:
 
 
 # ---------------------------------------------------------------- predicted low
-
-
-FALLING = linear_trace(113, -3, 12)  # ends at 80, falling 3 per 5 min → 62 in 30 min
 
 
 def test_predicted_low_suspends_and_drops_the_bolus() -> None:
@@ -234,6 +233,24 @@ def test_a_controller_that_raises_gets_the_scheduled_basal() -> None:
     assert result.decision == Decision(TempBasal(0.0, 0))
     assert rules(result) == {Rule.CONTROLLER_RAISED}
     assert "ZeroDivisionError" in result.overrides[0].detail
+
+
+def test_a_failed_controller_still_gets_a_suspend_on_a_predicted_low() -> None:
+    """The controller raised while BG falls towards a low on good CGM data: the fallback is
+    the scheduled basal, but the predicted low still wins: a zero temp."""
+    outcome = call_controller(_Boom(), controller_input(FALLING))
+    result, _ = supervise(LIMITS, SupervisorState(), controller_input(FALLING), outcome)
+    assert result.decision == Decision(TempBasal(0.0, 30))
+    assert rules(result) == {Rule.CONTROLLER_RAISED, Rule.PREDICTED_LOW}
+
+
+def test_a_failed_controller_does_not_cancel_a_running_zero_temp_before_a_low() -> None:
+    """A zero temp runs with 20 min left; the controller raised; a low is predicted: the
+    fallback's cancel is not sent, the zero temp keeps running."""
+    inp = controller_input(FALLING, temp=ActiveTempBasal(0.0, 20))
+    result, _ = supervise(LIMITS, SupervisorState(), inp, Raised("ValueError: x"))
+    assert result.decision.is_nothing
+    assert rules(result) == {Rule.CONTROLLER_RAISED, Rule.PREDICTED_LOW}
 
 
 def test_a_controller_over_its_time_budget_is_discarded() -> None:

@@ -194,12 +194,19 @@ def test_max_iob_holds(inp: ControllerInput, outcome: ControllerOutcome,
 def test_bad_cgm_or_a_failed_controller_means_scheduled_basal(
         inp: ControllerInput, outcome: ControllerOutcome, ledger: WithholdLedger,
         lim: SupervisorLimits) -> None:
-    """Stale CGM, an exception or a timeout: nothing but a cancel (the scheduled basal)."""
+    """Stale CGM: nothing but a cancel (the scheduled basal).  An exception or a timeout:
+    the same, unless a low is predicted on good CGM data (then a zero temp, or the 1/4
+    floor); never a bolus, and always recorded."""
     result, _ = supervise(lim, SupervisorState(ledger), inp, outcome)
-    if not cgm_usable(inp) or isinstance(outcome, Raised | TimedOut):
+    pump_ok = not inp.pump.suspended and math.isfinite(inp.pump.iob_u)
+    failed = isinstance(outcome, Raised | TimedOut)
+    if not cgm_usable(inp) or failed:
         assert result.decision.micro_bolus_u is None
-        assert result.decision.temp_basal in (None, TempBasal(0.0, 0))
-        if not inp.pump.suspended and math.isfinite(inp.pump.iob_u):
+        temp = result.decision.temp_basal
+        low_suspend = (failed and cgm_usable(inp) and temp is not None and temp.duration_min
+                       and temp.rate_u_per_h <= max(scheduled_rates(inp, 30)) / 4 + 0.025)
+        assert temp in (None, TempBasal(0.0, 0)) or low_suspend
+        if pump_ok:
             assert result.overrides
 
 

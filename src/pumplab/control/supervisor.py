@@ -18,7 +18,9 @@ In order:
    45 min): **fall back to the scheduled basal** (cancel a running temp).
 3. **Controller** — it raised, timed out, or returned nonsense (not a
    ``Decision``; a NaN, infinite, negative or non-numeric rate, duration or
-   bolus; a duration that is not 0 or ≥ 30 min): fall back likewise.
+   bolus; a duration that is not 0 or ≥ 30 min): fall back likewise — but the
+   CGM data are good, so steps 5 and 6 still apply to the fallback (a predicted
+   low still suspends).
 4. **Limits** on a sane decision: temp durations on the pump's 30-min grid
    and at most ``max_temp_duration_min``; rate at most
    ``max_temp_basal_u_per_h``; micro-bolus at most ``max_micro_bolus_u``;
@@ -621,8 +623,12 @@ def _suspend_for_low(work: _Work, inp: ControllerInput, lim: SupervisorLimits,
     if temp is not None and not temp.cancels and temp.rate_u_per_h == 0:
         return
     running = inp.pump.temp_basal
-    if temp is None and running is not None and running.rate_u_per_h == 0 \
-            and running.remaining_min > 0:
+    if (temp is None or temp.cancels) and running is not None \
+            and running.rate_u_per_h == 0 and running.remaining_min > 0:
+        if temp is not None:  # a cancel (or a fallback) would end the running zero temp
+            work.temp = None
+            work.overrides.append(Override(Rule.PREDICTED_LOW,
+                                           f"running zero temp kept, not cancelled: {why}"))
         return
     work.temp = TempBasal(0.0, lim.suspend_duration_min)
     work.overrides.append(Override(Rule.PREDICTED_LOW,
@@ -672,6 +678,18 @@ def _fallback(inp: ControllerInput) -> TempBasal | None:
     return TempBasal(0.0, 0) if running is not None and running.remaining_min > 0 else None
 
 
+def _controller_failure(outcome: ControllerOutcome) -> Override | None:
+    """Why the controller's outcome cannot be used, or None if it is a sane Decision."""
+    if isinstance(outcome, Raised):
+        return Override(Rule.CONTROLLER_RAISED, f"controller raised {outcome.error}")
+    if isinstance(outcome, TimedOut):
+        return Override(Rule.CONTROLLER_TIMED_OUT, f"controller took {outcome.elapsed_s:.2f} s "
+                                                   f"(budget {outcome.budget_s:g} s)")
+    why = (_nonsense(outcome.output) if isinstance(outcome, Decided)
+           else f"outcome {type(outcome).__name__} is not Decided/Raised/TimedOut")
+    return None if why is None else Override(Rule.CONTROLLER_NONSENSE, f"controller {why}")
+
+
 def _pump_withholding(inp: ControllerInput, lim: SupervisorLimits) -> tuple[int | None,
                                                                             int | None]:
     """(withholding until, running temp until) from pump status (see WithholdLedger.observe)."""
@@ -707,39 +725,32 @@ def supervise(limits: SupervisorLimits, state: SupervisorState, inputs: Controll
         overrides.append(Override(rule, "the pump is suspended" if pump.suspended
                                   else "the pump cannot vouch for its state: nothing sent"))
         final = Decision()
+    elif (problem := _cgm_problem(inp, lim)) is not None:
+        # Without usable CGM data nothing can be predicted: the scheduled basal.
+        overrides.append(Override(problem.rule, problem.detail + ": scheduled basal"))
+        final = Decision(temp_basal=_fallback(inp))
     else:
-        problem = _cgm_problem(inp, lim)
-        if problem is None:
-            if isinstance(outcome, Raised):
-                problem = Override(Rule.CONTROLLER_RAISED, f"controller raised {outcome.error}")
-            elif isinstance(outcome, TimedOut):
-                problem = Override(Rule.CONTROLLER_TIMED_OUT,
-                                   f"controller took {outcome.elapsed_s:.2f} s "
-                                   f"(budget {outcome.budget_s:g} s)")
-            else:
-                why = (_nonsense(outcome.output) if isinstance(outcome, Decided)
-                       else f"outcome {type(outcome).__name__} is not Decided/Raised/TimedOut")
-                if why is not None:
-                    problem = Override(Rule.CONTROLLER_NONSENSE, f"controller {why}")
-        if problem is not None:
-            overrides.append(Override(problem.rule, problem.detail + ": scheduled basal"))
-            final = Decision(temp_basal=_fallback(inp))
+        failure = _controller_failure(outcome)
+        if failure is not None:
+            overrides.append(Override(failure.rule, failure.detail + ": scheduled basal"))
+            work = _Work(_fallback(inp), 0.0, overrides)
         else:
             assert isinstance(outcome, Decided) and isinstance(outcome.output, Decision)
             asked = outcome.output
             reasons = asked.reasons
             work = _Work(asked.temp_basal, float(asked.micro_bolus_u or 0.0), overrides)
             _limit(work, inp, lim)
-            predicted = predicted_bg(inp, lim)
-            latest = inp.latest_cgm()
-            assert predicted is not None and latest is not None
-            low = min(latest.bg_mg_dl, predicted) < lim.low_suspend_mg_dl
-            if low:
-                _suspend_for_low(work, inp, lim, predicted)
-            alerts = _fit_withholding(work, inp, lim, episode_min, day_min, low)
-            final = Decision(temp_basal=work.temp,
-                             micro_bolus_u=work.bolus if work.bolus > 0 else None,
-                             reasons=reasons)
+        # A predicted low is acted on whatever the controller did, even if it failed.
+        predicted = predicted_bg(inp, lim)
+        latest = inp.latest_cgm()
+        assert predicted is not None and latest is not None
+        low = min(latest.bg_mg_dl, predicted) < lim.low_suspend_mg_dl
+        if low:
+            _suspend_for_low(work, inp, lim, predicted)
+        alerts = _fit_withholding(work, inp, lim, episode_min, day_min, low)
+        final = Decision(temp_basal=work.temp,
+                         micro_bolus_u=work.bolus if work.bolus > 0 else None,
+                         reasons=reasons)
     temp = final.temp_basal
     withholding_min = None
     if temp is not None and not temp.cancels and _withholds(
