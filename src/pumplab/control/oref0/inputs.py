@@ -33,15 +33,13 @@ from dataclasses import dataclass
 
 from pumplab.control.interface import (
     MS_PER_MINUTE,
-    BasalRecord,
-    BolusRecord,
     CarbRecord,
     CgmReading,
     ControllerInput,
 )
 from pumplab.control.oref0._jsmath import js_mathround, js_round, js_to_fixed
 from pumplab.control.oref0.case import GlucoseStatus, IobData, IobTick, LastTemp, MealData
-from pumplab.therapy import BasalDelivery, Dose, net_insulin_on_board
+from pumplab.therapy import BasalDelivery, Dose, iob_and_activity, net_basal_doses
 
 __all__ = [
     "CGM_BUCKET_MIN",
@@ -107,45 +105,51 @@ def glucose_status(readings: Sequence[CgmReading]) -> GlucoseStatus | None:
 
 @dataclass(frozen=True, slots=True)
 class _History:
-    """Doses in minutes relative to ``now_ms`` (therapy's time base)."""
+    """Boluses and net basal (delivered minus scheduled) as doses, in minutes relative to
+    ``now_ms`` (therapy's time base); doses whose action ended before the window are dropped."""
 
-    boluses: tuple[Dose, ...]
-    basal: tuple[BasalDelivery, ...]
+    doses: tuple[Dose, ...]
 
 
-def _history(now_ms: int, boluses: Sequence[BolusRecord],
-             basal: Sequence[BasalRecord]) -> _History:
+def _net_doses(inp: ControllerInput, deliveries: Sequence[BasalDelivery]) -> tuple[Dose, ...]:
+    return net_basal_doses(deliveries, inp.profile.basal, minute_of_day_at_zero=inp.minute_of_day)
+
+
+def _history(inp: ControllerInput, *, since_min: float = 0.0) -> _History:
+    """Doses that still act at ``since_min`` (minutes relative to now, ≤ 0) or later."""
     def rel(t_ms: int) -> float:
-        return (t_ms - now_ms) / MS_PER_MINUTE
+        return (t_ms - inp.now_ms) / MS_PER_MINUTE
 
-    return _History(
-        tuple(Dose(rel(b.t_ms), b.units) for b in boluses if b.units > 0),
-        tuple(BasalDelivery(rel(r.start_ms), min(r.duration_min, -rel(r.start_ms)),
-                            r.rate_u_per_h)
-              for r in basal if r.start_ms < now_ms),
-    )
+    boluses = [Dose(rel(b.t_ms), b.units) for b in inp.boluses if b.units > 0]
+    basal = [BasalDelivery(rel(r.start_ms), min(r.duration_min, -rel(r.start_ms)),
+                           r.rate_u_per_h)
+             for r in inp.basal_history if r.start_ms < inp.now_ms]
+    horizon = inp.profile.insulin_curve.effect_duration_min
+    doses = [d for d in (*boluses, *_net_doses(inp, basal))
+             if d.start_min + d.duration_min + horizon > since_min]
+    return _History(tuple(doses))
 
 
-def _tick(inp: ControllerInput, hist: _History, extra: tuple[BasalDelivery, ...],
-          t_min: float) -> tuple[float, float]:
-    net = net_insulin_on_board(hist.boluses, hist.basal + extra, inp.profile.basal, t_min,
-                               inp.profile.insulin_curve, minute_of_day_at_zero=inp.minute_of_day)
+def _tick(inp: ControllerInput, doses: tuple[Dose, ...], t_min: float) -> tuple[float, float]:
+    net = iob_and_activity(doses, t_min, inp.profile.insulin_curve)
     # oref0 iobTotal rounds IOB to 3 decimals and activity to 4.
-    return js_round(net.net_u, 3), js_round(net.net_activity_u_per_min, 4)
+    return js_round(net.iob_u, 3), js_round(net.activity_u_per_min, 4)
 
 
 def iob_data(inp: ControllerInput) -> IobData:
     """oref0's 48 IOB ticks (now, +5, ..., +235 min) for ``inp``, with and without a zero temp."""
-    hist = _history(inp.now_ms, inp.boluses, inp.basal_history)
+    hist = _history(inp)
     temp = inp.pump.temp_basal
-    running: tuple[BasalDelivery, ...] = ()
+    running: tuple[Dose, ...] = ()
     if temp is not None and temp.remaining_min > 0:
-        running = (BasalDelivery(0.0, float(temp.remaining_min), temp.rate_u_per_h),)
-    zero = (BasalDelivery(0.0, float(IOB_HORIZON_MIN), 0.0),)
+        running = _net_doses(inp, [BasalDelivery(0.0, float(temp.remaining_min),
+                                                 temp.rate_u_per_h)])
+    zero = _net_doses(inp, [BasalDelivery(0.0, float(IOB_HORIZON_MIN), 0.0)])
+    with_temp, with_zero = hist.doses + running, hist.doses + zero
     ticks = []
     for step in range(0, IOB_HORIZON_MIN, IOB_STEP_MIN):
-        iob, act = _tick(inp, hist, running, float(step))
-        zt_iob, zt_act = _tick(inp, hist, zero, float(step))
+        iob, act = _tick(inp, with_temp, float(step))
+        zt_iob, zt_act = _tick(inp, with_zero, float(step))
         ticks.append(IobTick(iob, act, zt_iob, zt_act))
     last_bolus = max((b.t_ms for b in inp.boluses), default=None)
     last_temp = None
@@ -206,11 +210,9 @@ def _deviations(inp: ControllerInput, hist: _History, buckets: list[_Bucket]) ->
         b = buckets[i]
         t_min = (b.t_ms - inp.now_ms) / MS_PER_MINUTE
         sens = inp.profile.isf.value_at(inp.minute_of_day_at(int(b.t_ms)))
-        net = net_insulin_on_board(hist.boluses, hist.basal, inp.profile.basal, t_min,
-                                   inp.profile.insulin_curve,
-                                   minute_of_day_at_zero=inp.minute_of_day)
-        bgi = float(js_to_fixed(js_round(-js_round(net.net_activity_u_per_min, 4) * sens * 5, 2),
-                                2))
+        activity = iob_and_activity(hist.doses, t_min, inp.profile.insulin_curve)
+        bgi = float(js_to_fixed(js_round(-js_round(activity.activity_u_per_min, 4) * sens * 5,
+                                         2), 2))
         avg_delta = float(js_to_fixed((b.bg - buckets[i + 3].bg) / 3, 2))
         delta = b.bg - buckets[i + 1].bg
         out.append(_Deviation(b.t_ms, float(js_to_fixed(delta - bgi, 2)),
@@ -236,7 +238,7 @@ def _absorbed_since(inp: ControllerInput, devs: list[_Deviation], meal_ms: float
 
 def meal_data(inp: ControllerInput, *, min_5m_carbimpact: float, max_cob_g: float) -> MealData:
     """Carbs of the last 6 h, COB and deviation slopes for ``inp`` (see the module docstring)."""
-    hist = _history(inp.now_ms, inp.boluses, inp.basal_history)
+    hist = _history(inp, since_min=-CARB_WINDOW_MIN - CGM_BUCKET_MIN)
     window_ms = inp.now_ms - CARB_WINDOW_MIN * MS_PER_MINUTE
     entries: list[CarbRecord] = [c for c in reversed(inp.carbs)
                                  if window_ms < c.t_ms <= inp.now_ms and c.carbs_g >= MIN_CARBS_G]
