@@ -22,6 +22,7 @@ from control_helpers import base_case, decaying_ticks
 
 from pumplab.control.oref0 import Step, determine_basal, parse_case
 from pumplab.control.oref0.determine import Oref0Result
+from pumplab.errors import InputError
 
 MS_PER_MIN = 60_000
 
@@ -406,3 +407,32 @@ def test_mmol_profile_prints_bgi_and_target_in_mmol() -> None:
     out = run(case).to_json()
     assert out["target_bg"] == "6.4"
     assert out["eventualBG"] == 115  # eventual BG stays in mg/dL
+
+
+# ---------------------------------------------------------------- missing profile fields
+
+
+@pytest.mark.parametrize(("key", "oref0_does"), [
+    ("current_basal", "returns {error: 'could not get current basal rate'}"),
+    ("min_bg", "returns {error: 'could not determine target_bg'}"),
+    ("sens", "returns {error: 'could not calculate eventualBG'} (it is NaN)"),
+    ("max_daily_basal", "gets a NaN max safe basal: no high temp is ever capped"),
+])
+def test_missing_profile_field_is_refused_by_name(key: str, oref0_does: str) -> None:
+    """Without the field oref0 errors or computes on NaN (``oref0_does``); pumplab refuses
+    the CASE, naming the field."""
+    case = base_case()
+    del case["profile"][key]
+    with pytest.raises(InputError) as info:
+        run(case)
+    assert info.value.field == f"profile.{key}"
+
+
+def test_optional_profile_field_absent_keeps_oref0_default() -> None:
+    """maxSMBBasalMinutes absent: oref0 defaults to 30 min of basal per SMB (not an error):
+    the SMB scenario gives the same 0.5 U with the setting removed or set to 30."""
+    case = smb_case()
+    case["profile"].pop("maxSMBBasalMinutes", None)
+    absent = run(case).units
+    case["profile"]["maxSMBBasalMinutes"] = 30
+    assert absent == run(case).units == 0.5
