@@ -35,10 +35,10 @@ LEAVES = sorted(_leaves(typer.main.get_command(build_app())), key=lambda leaf: l
 def test_the_command_tree_is_the_documented_one() -> None:
     """The commands docs/cli.md and the README describe, each from one registered module."""
     assert [" ".join(path) for path, _ in LEAVES] == [
-        "history export", "history show", "history verify", "meals", "metrics", "patient simulate",
-        "patients", "run",
+        "control oref0", "history export", "history show", "history verify", "meals", "metrics",
+        "patient simulate", "patients", "run",
     ]
-    assert COMMANDS == ("run", "patient", "patients", "meals", "metrics", "history")
+    assert COMMANDS == ("run", "patient", "control", "patients", "meals", "metrics", "history")
 
 
 @pytest.mark.parametrize("path", [path for path, _ in LEAVES], ids=" ".join)

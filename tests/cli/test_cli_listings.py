@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from control_helpers import base_case
 
 from pumplab.cli.main import main
 from pumplab.devices.history import SqliteHistory
@@ -86,7 +87,10 @@ def _documents(tmp_path: Path, history: Path) -> dict[str, list[str]]:
     inputs.write_text("minute,carbs_g,insulin_u\n0,0,0\n9,0,0\n")
     trace = tmp_path / "trace.csv"
     trace.write_text("minute,bg_mg_dl\n0,100\n5,120\n")
+    case = tmp_path / "case.json"
+    case.write_text(json.dumps(base_case()))
     return {
+        "pumplab.control-oref0/1": ["control", "oref0", "--inputs", str(case), "--json"],
         "pumplab.run/1": ["run", "--hours", "1", "--meals", "fasting", "--json",
                           "--out-dir", str(tmp_path / "o")],
         "pumplab.simulation/1": ["patient", "simulate", "--patients", "adult#001",
@@ -118,5 +122,5 @@ def test_every_json_output_carries_its_schema_and_lists_under_a_key(
 def test_docs_describe_every_json_schema(tmp_path: Path, history: Path) -> None:
     """docs/cli.md has a section for each schema a command prints."""
     text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
-    documented = set(re.findall(r"^### `(pumplab\.[a-z-]+/\d+)`", text, flags=re.MULTILINE))
+    documented = set(re.findall(r"^### `(pumplab\.[a-z0-9-]+/\d+)`", text, flags=re.MULTILINE))
     assert documented == set(_documents(tmp_path, history))

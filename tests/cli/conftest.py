@@ -1,0 +1,6 @@
+"""The CLI tests reuse the control tests' CASE builder (tests/control/control_helpers.py)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "control"))
