@@ -238,6 +238,17 @@ def test_the_counter_never_wraps() -> None:
         central.seal(Llid.START, b"one too many")
 
 
+def test_the_session_nonce_is_the_specification_nonce() -> None:
+    """The session's inline nonce equals crypto.ccm_nonce for both directions."""
+    from pumplab.link.secure.crypto import ccm_nonce
+
+    iv = bytes.fromhex("DEAFBABEBADCAB24")
+    central = Session(bytes(16), iv, Side.CENTRAL)
+    for counter in (0, 1, 0x7F_FFFF_FFFF):
+        assert central._nonce(counter, 1 << 39) == ccm_nonce(counter, 1, iv)
+        assert central._nonce(counter, 0) == ccm_nonce(counter, 0, iv)
+
+
 def test_session_keys_never_show_in_repr() -> None:
     central, _ = session_pair()
     assert "tx_counter" in repr(central)

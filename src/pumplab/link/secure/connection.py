@@ -55,6 +55,7 @@ from typing import Protocol, TypeVar
 from pumplab.errors import AuthenticationError, DecodeError
 from pumplab.link.secure.addresses import RPA_TIMEOUT_MS, DeviceAddress, Identity, resolves
 from pumplab.link.secure.frames import (
+    MAX_DATA_PAYLOAD,
     AdvInd,
     ConnectInd,
     DataPdu,
@@ -350,6 +351,8 @@ class _Connection:
         except DecodeError:
             return None
         if parsed.nesn or parsed.sn or parsed.md or not parsed.payload:
+            return None
+        if len(parsed.payload) > MAX_DATA_PAYLOAD:  # only a sealed PDU may be longer
             return None
         return parsed.llid, parsed.payload
 

@@ -11,8 +11,8 @@ access address          4       0x8E89BED6 on advertising channels; per
                                 connection (from CONNECT_IND) on data channels
 PDU header              2       advertising: type, ChSel, TxAdd, RxAdd, length;
                                 data: LLID, NESN, SN, MD, CP, length
-PDU payload             0-251   advertising data or a data PDU payload (for an
-                                encrypted data PDU: ciphertext, then the 4-octet MIC)
+PDU payload             0-255   advertising data (up to 37) or a data PDU payload
+                                (up to 251, plus the 4-octet MIC when encrypted)
 CRC                     3       CRC-24 over header and payload (§3.1.1)
 ======================  ======  =============================================
 
@@ -53,6 +53,7 @@ __all__ = [
     "CRC_LEN",
     "FRAME_OVERHEAD_OCTETS",
     "MAX_DATA_PAYLOAD",
+    "MAX_PDU_PAYLOAD",
     "T_IFS_US",
     "AdvInd",
     "AdvPduType",
@@ -78,10 +79,12 @@ T_IFS_US = 150
 ADVERTISING_ACCESS_ADDRESS = 0x8E89BED6
 #: CRC preset on advertising channels (Vol 6 Part B §3.1.1).
 ADVERTISING_CRC_INIT = 0x555555
-#: Largest data PDU payload (MIC included) with the data length extension
-#: (Vol 6 Part B §2.4; Core 4.2 and later).  Both ends are assumed to have
-#: negotiated it (LL_LENGTH_REQ is not modelled).
+#: Largest data PDU payload *excluding* the MIC with the data length
+#: extension (Vol 6 Part B §2.4; Core 4.2 and later).  Both ends are assumed
+#: to have negotiated it (LL_LENGTH_REQ is not modelled).
 MAX_DATA_PAYLOAD = 251
+#: Largest value of the Length field: the payload plus a 4-octet MIC.
+MAX_PDU_PAYLOAD = MAX_DATA_PAYLOAD + 4
 #: Largest legacy advertising PDU payload (Vol 6 Part B §2.3).
 MAX_ADV_PAYLOAD = 37
 CRC_LEN = 3
@@ -254,8 +257,8 @@ class DataPdu:
     md: int = 0
 
     def encode(self) -> bytes:
-        if len(self.payload) > MAX_DATA_PAYLOAD:
-            raise ValueError(f"a data PDU payload is at most {MAX_DATA_PAYLOAD} octets")
+        if len(self.payload) > MAX_PDU_PAYLOAD:
+            raise ValueError(f"a data PDU payload is at most {MAX_PDU_PAYLOAD} octets")
         header0 = int(self.llid) | (self.nesn & 1) << 2 | (self.sn & 1) << 3 | (self.md & 1) << 4
         return bytes([header0, len(self.payload)]) + self.payload
 
@@ -267,8 +270,8 @@ def decode_data_pdu(pdu: bytes) -> DataPdu:
     header0, length = pdu[0], pdu[1]
     if length != len(pdu) - 2:
         raise DecodeError(f"length octet {length} but {len(pdu) - 2} payload octets")
-    if length > MAX_DATA_PAYLOAD:
-        raise DecodeError(f"payload of {length} octets exceeds {MAX_DATA_PAYLOAD}")
+    if length > MAX_PDU_PAYLOAD:
+        raise DecodeError(f"payload of {length} octets exceeds {MAX_PDU_PAYLOAD}")
     llid = header0 & 0b11
     if llid == 0:
         raise DecodeError("LLID 0 is reserved")

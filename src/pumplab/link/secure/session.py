@@ -61,7 +61,6 @@ from pumplab.link.secure.crypto import (
     DIRECTION_PERIPHERAL_TO_CENTRAL,
     MAX_PACKET_COUNTER,
     MIC_LEN,
-    ccm_nonce,
     from_wire,
     session_iv,
     session_key,
@@ -86,8 +85,8 @@ __all__ = [
     "new_enc_rsp",
 ]
 
-#: The largest plaintext one sealed PDU carries: 251 octets minus the MIC.
-MAX_SEALED_PLAINTEXT = MAX_DATA_PAYLOAD - MIC_LEN
+#: The largest plaintext one sealed PDU carries (its Length field then says 255).
+MAX_SEALED_PLAINTEXT = MAX_DATA_PAYLOAD
 
 
 class Side(enum.Enum):
@@ -240,20 +239,31 @@ class Session:
     direction bit is 1 for what the central sends and 0 for the peripheral.
     """
 
-    __slots__ = ("_ccm", "_iv", "_rx_counter", "_rx_direction", "_tx_counter", "_tx_direction")
+    __slots__ = (
+        "_ccm",
+        "_iv_wire",
+        "_rx_counter",
+        "_rx_direction_bit",
+        "_tx_counter",
+        "_tx_direction_bit",
+    )
 
     def __init__(self, sk: bytes, iv: bytes, side: Side) -> None:
         if len(sk) != 16 or len(iv) != 8:
             raise ValueError("a session needs a 16-byte SK and an 8-byte IV")
         self._ccm = AESCCM(bytes(sk), tag_length=MIC_LEN)
-        self._iv = bytes(iv)
         central = side is Side.CENTRAL
-        self._tx_direction = (
-            DIRECTION_CENTRAL_TO_PERIPHERAL if central else DIRECTION_PERIPHERAL_TO_CENTRAL
-        )
-        self._rx_direction = 1 - self._tx_direction
+        tx = DIRECTION_CENTRAL_TO_PERIPHERAL if central else DIRECTION_PERIPHERAL_TO_CENTRAL
+        # The nonce (crypto.ccm_nonce, Vol 6 Part E §2.2) is built inline per
+        # PDU from these two precomputed parts; a test checks they agree.
+        self._iv_wire = to_wire(bytes(iv))
+        self._tx_direction_bit = tx << 39
+        self._rx_direction_bit = (1 - tx) << 39
         self._tx_counter = 0
         self._rx_counter = 0
+
+    def _nonce(self, counter: int, direction_bit: int) -> bytes:
+        return (counter | direction_bit).to_bytes(5, "little") + self._iv_wire
 
     def __repr__(self) -> str:
         return f"Session(tx_counter={self._tx_counter}, rx_counter={self._rx_counter})"
@@ -284,7 +294,7 @@ class Session:
         if self._tx_counter > MAX_PACKET_COUNTER:
             raise LinkError("session packet counter exhausted; reconnect for a new session")
         header0 = int(llid)  # NESN = SN = MD = 0, see the module docstring
-        nonce = ccm_nonce(self._tx_counter, self._tx_direction, self._iv)
+        nonce = self._nonce(self._tx_counter, self._tx_direction_bit)
         sealed = self._ccm.encrypt(nonce, bytes(plaintext), bytes([header0]))
         self._tx_counter += 1
         return bytes([header0, len(sealed)]) + sealed
@@ -300,7 +310,7 @@ class Session:
         if len(pdu) < 2 + MIC_LEN + 1 or pdu[1] != len(pdu) - 2:
             raise AuthenticationError("authentication failed")
         header0 = pdu[0]
-        nonce = ccm_nonce(self._rx_counter, self._rx_direction, self._iv)
+        nonce = self._nonce(self._rx_counter, self._rx_direction_bit)
         try:
             # The AAD is the header octet with NESN/SN/MD masked (Vol 6 Part E §2.2).
             plaintext = self._ccm.decrypt(nonce, bytes(pdu[2:]), bytes([header0 & 0xE3]))
