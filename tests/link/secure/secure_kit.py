@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from pumplab.link.secure.addresses import DeviceAddress, Identity, resolves
 from pumplab.link.secure.connection import (
+    REJECTION_BUDGET,
     ApplicationData,
     ConnectionClosed,
     DeviceConnection,
@@ -68,7 +69,9 @@ class Pump:
     def __post_init__(self) -> None:
         self.advertiser = PumpAdvertiser(self.identity, self.rng)
 
-    def accept(self, connect_ind, now_ms: int = T0_MS) -> PumpConnection:  # type: ignore[no-untyped-def]
+    def accept(  # type: ignore[no-untyped-def]
+        self, connect_ind, now_ms: int = T0_MS, rejection_budget: int | None = REJECTION_BUDGET
+    ) -> PumpConnection:
         return PumpConnection(
             connect_ind,
             identity=self.identity,
@@ -76,6 +79,7 @@ class Pump:
             window=self.window,
             now_ms=now_ms,
             rng=self.rng,
+            rejection_budget=rejection_budget,
         )
 
 
@@ -195,7 +199,13 @@ class Air:
         return sum(isinstance(e, InputRejected) for e in self.pump_events)
 
 
-def connect(pump: Pump, device: Device, now_ms: int = T0_MS, **air_options: object) -> Air:
+def connect(
+    pump: Pump,
+    device: Device,
+    now_ms: int = T0_MS,
+    rejection_budget: int | None = REJECTION_BUDGET,
+    **air_options: object,
+) -> Air:
     """Open a connection from ``device`` to ``pump`` (not started yet)."""
     adv = pump.advertiser.advertisement(now_ms, pump.window)  # type: ignore[union-attr]
     device_end, connect_ind = DeviceConnection.for_advertisement(
@@ -206,8 +216,9 @@ def connect(pump: Pump, device: Device, now_ms: int = T0_MS, **air_options: obje
         now_ms=now_ms,
         rng=device.rng,
         static_oob=device.static_oob,
+        rejection_budget=rejection_budget,
     )
-    pump_end = pump.accept(connect_ind, now_ms)
+    pump_end = pump.accept(connect_ind, now_ms, rejection_budget)
     return Air(pump, device, pump_end, device_end, now_ms=now_ms, **air_options)  # type: ignore[arg-type]
 
 
@@ -228,9 +239,14 @@ def pair(pump: Pump, device: Device, now_ms: int = T0_MS, **air_options: object)
     return air
 
 
-def reconnect(pump: Pump, device: Device, now_ms: int = T0_MS + 10_000) -> Air:
+def reconnect(
+    pump: Pump,
+    device: Device,
+    now_ms: int = T0_MS + 10_000,
+    rejection_budget: int | None = REJECTION_BUDGET,
+) -> Air:
     """A bonded device connects again: encryption start with its LTK."""
     assert device.bond is not None
-    air = connect(pump, device, now_ms)
+    air = connect(pump, device, now_ms, rejection_budget)
     air.run(air.device_end.start(now_ms).send)
     return air

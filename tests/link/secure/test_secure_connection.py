@@ -16,6 +16,7 @@ from pumplab.link.secure.addresses import RPA_TIMEOUT_MS, resolves
 from pumplab.link.secure.connection import (
     LL_RESPONSE_TIMEOUT_MS,
     MAX_APPLICATION_PAYLOAD,
+    REJECTION_BUDGET,
     ApplicationData,
     ConnectionClosed,
     DeviceConnection,
@@ -154,6 +155,25 @@ def test_cleartext_frames_on_an_encrypted_link_are_rejected_without_effect(
     assert air.pump_end.phase == "encrypted"
     (frame,) = air.device_end.send(b"still here").send
     assert isinstance(air.pump_end.receive(frame, T0_MS).events[0], ApplicationData)
+
+
+def test_a_flood_of_forgeries_closes_the_session_after_the_budget() -> None:
+    """Failed MICs change nothing until REJECTION_BUDGET of them, then the pump hangs up.
+
+    That bounds an attacker's chance to pass a 32-bit MIC to budget / 2^32 per session.
+    """
+    air = bonded()
+    (good,) = air.device_end.send(b"bolus 1.0 U id 9").send
+    forged = bytes([good[0], good[1]]) + bytes(len(good) - 2)
+    for _ in range(REJECTION_BUDGET - 1):
+        assert air.pump_end.receive(forged, T0_MS).events == REJECTED
+    step = air.pump_end.receive(forged, T0_MS)
+    assert step.events == (InputRejected(), ConnectionClosed())
+    # The pump's goodbye is sealed (reason 0x3D), so the device learns it and reconnects.
+    (goodbye,) = step.send
+    assert air.device_end.receive(goodbye, T0_MS).events == (ConnectionClosed(),)
+    assert air.pump_end.receive(good, T0_MS).events == REJECTED  # closed: nothing more
+    assert air.pump_end.session is None
 
 
 def test_an_unknown_device_and_a_wrong_key_look_the_same() -> None:

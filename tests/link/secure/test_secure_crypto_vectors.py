@@ -3,7 +3,7 @@
 Sources (Core v5.4; the same values appear in every version since 4.2):
 
 * Vol 3 Part H Appendix D: D.1 P-256 sample data, D.2 f4, D.3 f5, D.4 f6,
-  D.5 g2, D.6 ah, D.8 h6, D.9 h7 (printed most significant octet first, as
+  D.5 g2, D.6 h6, D.7 ah, D.8 h7 (printed most significant octet first, as
   pumplab's crypto module takes them).
 * Vol 6 Part C §1: encryption sample data (LTK, SKDm/SKDs, IVm/IVs, SK, and
   four encrypted data channel PDUs).
@@ -49,7 +49,7 @@ A1 = h("00561237 37bfce")
 A2 = h("00a71370 2dcfc1")
 MAC_KEY = h("2965f176 a1084a02 fd3f6a20 ce636e20")
 LTK = h("69867911 69d7cd23 980522b5 94750a38")
-# D.6, D.8, D.9
+# D.6 - D.8
 IRK = h("ec0234a3 57c8ad05 341010a6 0a397d9b")
 
 # Vol 6 Part C §1
@@ -98,15 +98,15 @@ def test_g2_matches_appendix_d5() -> None:
     assert value % 1_000_000 == 0x2F9ED5BA % 1_000_000  # the six digits a user sees
 
 
-def test_ah_matches_appendix_d6() -> None:
+def test_ah_matches_appendix_d7() -> None:
     assert crypto.ah(IRK, h("708194")) == h("0dfbaa")
 
 
-def test_h6_matches_appendix_d8() -> None:
+def test_h6_matches_appendix_d6() -> None:
     assert crypto.h6(IRK, h("6c656272")) == h("2d9ae102 e76dc91c e8d3a9e2 80b16399")
 
 
-def test_h7_matches_appendix_d9() -> None:
+def test_h7_matches_appendix_d8() -> None:
     salt = h("00000000 00000000 00000000 746D7031")
     assert crypto.h7(salt, IRK) == h("fb173597 c6a3c0ec d2998c2a 75a57011")
 

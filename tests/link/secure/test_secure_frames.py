@@ -233,7 +233,7 @@ def test_rpas_resolve_only_with_their_irk() -> None:
 
 
 def test_the_specification_ah_sample_as_an_rpa() -> None:
-    """Vol 3 Part H D.6: prand 708194 with the sample IRK gives hash 0dfbaa."""
+    """Vol 3 Part H D.7: prand 708194 with the sample IRK gives hash 0dfbaa."""
     irk = bytes.fromhex("ec0234a357c8ad05341010a60a397d9b")
     rpa = DeviceAddress(AddressType.RANDOM, bytes.fromhex("7081940dfbaa"))
     assert resolves(rpa, irk)

@@ -57,7 +57,9 @@ class Harness:
     def __init__(self) -> None:
         self.pump, self.device = make_pump(1), make_device(Role.CONTROLLER_APP, 2)
         pairing_air = pair(self.pump, self.device)
-        self.live: Air = reconnect(self.pump, self.device)
+        # The fuzzed live session has no rejection budget: it must survive
+        # every frame (the budget has its own test).
+        self.live: Air = reconnect(self.pump, self.device, rejection_budget=None)
         assert self.live.started()
         # Real PDUs of every kind, to mutate: pairing (clear), handshake, sealed data.
         data = [self.live.device_end.send(bytes([i]) * (i % 60 + 1)).send[0] for i in range(20)]
@@ -70,7 +72,7 @@ class Harness:
         self.crc_init = self.live.pump_end.crc_init
 
     def _encrypting(self) -> PumpConnection:
-        air = connect(self.pump, self.device)
+        air = connect(self.pump, self.device, rejection_budget=None)
         enc_req = air.device_end.start(T0_MS).send[0]
         air.pump_end.receive(enc_req, T0_MS)
         assert air.pump_end.phase == "encrypting"

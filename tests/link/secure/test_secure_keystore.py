@@ -173,6 +173,14 @@ def test_the_history_key_evolves_forward_and_forgets(tmp_path: Path) -> None:
     assert hmac.new(HistoryKey.mac_key_at(root, 1), b"r", hashlib.sha256).digest() == key.mac(b"r")
 
 
+def test_a_seal_made_for_the_next_epoch_verifies_after_evolving(tmp_path: Path) -> None:
+    key = HistoryKey.create(tmp_path / "history.key", rng=SeededRandomSource(5))
+    seal = key.mac_next_epoch(b"seq 42, head hash, counter 7")
+    assert not key.verify(b"seq 42, head hash, counter 7", seal)
+    key.evolve()
+    assert key.verify(b"seq 42, head hash, counter 7", seal)
+
+
 def test_the_history_key_file_round_trips_and_is_checked(tmp_path: Path) -> None:
     path = tmp_path / "history.key"
     key = HistoryKey.create(path, rng=SeededRandomSource(4))

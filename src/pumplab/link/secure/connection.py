@@ -98,6 +98,7 @@ __all__ = [
     "CID_SMP",
     "LL_RESPONSE_TIMEOUT_MS",
     "MAX_APPLICATION_PAYLOAD",
+    "REJECTION_BUDGET",
     "ApplicationData",
     "BondLookup",
     "ConnectionClosed",
@@ -120,6 +121,14 @@ CID_APPLICATION = 0x0040
 MAX_APPLICATION_PAYLOAD = 4096
 #: A link-layer procedure must complete within 40 s (Vol 6 Part B §5.2).
 LL_RESPONSE_TIMEOUT_MS = 40_000
+#: Sealed PDUs that may fail their MIC on one connection before it is closed.
+#: A forged PDU passes a 32-bit MIC with probability 2^-32; BLE ends the
+#: connection at the first failure (error 0x3D), which would let one injected
+#: frame cut a legitimate session.  pumplab tolerates this many, so that
+#: noise or an injection changes nothing, and then closes, so that an attacker
+#: gets at most this many tries per session: 1024 / 2^32, about 2.4e-7.
+REJECTION_BUDGET = 1024
+_MIC_FAILURE = 0x3D  # "Connection Terminated due to MIC Failure" (Vol 1 Part F)
 
 _L2CAP_HEADER = 4
 
@@ -255,8 +264,18 @@ class _Connection:
 
     _side: Side
 
-    def __init__(self, connect_ind: ConnectInd, rng: RandomSource, now_ms: int) -> None:
+    def __init__(
+        self,
+        connect_ind: ConnectInd,
+        rng: RandomSource,
+        now_ms: int,
+        rejection_budget: int | None,
+    ) -> None:
+        if rejection_budget is not None and rejection_budget < 1:
+            raise ValueError("the rejection budget must be at least 1 (or None)")
         self.connect_ind = connect_ind
+        self._rejection_budget = rejection_budget
+        self._mic_failures = 0
         self._rng = rng
         self._phase = _Phase.CLEAR
         self._session: Session | None = None
@@ -303,11 +322,11 @@ class _Connection:
             raise ValueError(f"an application payload is at most {MAX_APPLICATION_PAYLOAD} bytes")
         return ConnectionStep(send=self._sealed_l2cap(CID_APPLICATION, bytes(payload)))
 
-    def close(self) -> ConnectionStep:
+    def close(self, error_code: int = 0x13) -> ConnectionStep:
         """End the connection from this side (LL_TERMINATE_IND, sealed if encrypted)."""
         if self._phase is _Phase.CLOSED:
             return ConnectionStep()
-        terminate = TerminateInd().encode()
+        terminate = TerminateInd(error_code).encode()
         if self._phase is _Phase.ENCRYPTED:
             assert self._session is not None
             pdu = self._session.seal(Llid.CONTROL, terminate)
@@ -373,6 +392,13 @@ class _Connection:
         except AuthenticationError:
             return None
 
+    def _mic_failure(self) -> ConnectionStep:
+        """One sealed PDU failed: rejected, and the connection closed once the budget is spent."""
+        self._mic_failures += 1
+        if self._rejection_budget is None or self._mic_failures < self._rejection_budget:
+            return _REJECTED
+        return _merge(_REJECTED, self.close(_MIC_FAILURE))
+
 
 class PumpAdvertiser:
     """The pump's advertising: an ADV_IND under an RPA that changes every 15 minutes.
@@ -423,8 +449,9 @@ class PumpConnection(_Connection):
         window: PairingWindow,
         now_ms: int,
         rng: RandomSource = SYSTEM_RANDOM,
+        rejection_budget: int | None = REJECTION_BUDGET,
     ) -> None:
-        super().__init__(connect_ind, rng, now_ms)
+        super().__init__(connect_ind, rng, now_ms, rejection_budget)
         self._identity = identity
         self._bonds = bonds
         self._window = window
@@ -463,7 +490,7 @@ class PumpConnection(_Connection):
             return self._receive_clear(pdu, now_ms)
         opened = self._open(pdu)
         if opened is None:
-            return _REJECTED
+            return self._mic_failure()
         llid, plaintext = opened
         if self._phase is _Phase.ENCRYPTING:
             return self._finish_encryption(llid, plaintext)
@@ -612,8 +639,9 @@ class DeviceConnection(_Connection):
         now_ms: int,
         rng: RandomSource = SYSTEM_RANDOM,
         static_oob: StaticOobKey | None = None,
+        rejection_budget: int | None = REJECTION_BUDGET,
     ) -> None:
-        super().__init__(connect_ind, rng, now_ms)
+        super().__init__(connect_ind, rng, now_ms, rejection_budget)
         self._identity = identity
         self._role = role
         self._bond = bond
@@ -634,6 +662,7 @@ class DeviceConnection(_Connection):
         now_ms: int,
         rng: RandomSource = SYSTEM_RANDOM,
         static_oob: StaticOobKey | None = None,
+        rejection_budget: int | None = REJECTION_BUDGET,
     ) -> tuple[DeviceConnection, ConnectInd]:
         """A connection to the pump advertising ``adv``, and the CONNECT_IND to send."""
         connect_ind = ConnectInd(
@@ -650,6 +679,7 @@ class DeviceConnection(_Connection):
             now_ms=now_ms,
             rng=rng,
             static_oob=static_oob,
+            rejection_budget=rejection_budget,
         )
         return connection, connect_ind
 
@@ -717,7 +747,7 @@ class DeviceConnection(_Connection):
             return self._receive_clear(pdu, now_ms)
         opened = self._open(pdu)
         if opened is None:
-            return _REJECTED
+            return self._mic_failure()
         llid, plaintext = opened
         if self._phase is _Phase.ENCRYPTING:
             if llid is not Llid.CONTROL or plaintext != StartEncRsp().encode():

@@ -392,6 +392,15 @@ class HistoryKey:
         """Constant-time check of a tag made by :meth:`mac` in the current epoch."""
         return hmac.compare_digest(self.mac(data), tag)
 
+    def mac_next_epoch(self, data: bytes) -> bytes:
+        """HMAC-SHA-256 under the *next* epoch's MAC key, without evolving.
+
+        For a seal written (durably) before :meth:`evolve`: after the
+        evolution, the current key still verifies it, and a crash between the
+        two steps leaves a seal the old key can still check by evolving.
+        """
+        return hmac.new(self._mac_key(_evolve(self._key)), data, hashlib.sha256).digest()
+
     def evolve(self) -> int:
         """Move to the next epoch, durably; the old key is gone.  Returns the new epoch."""
         new_key = _evolve(self._key)
