@@ -7,6 +7,7 @@ inject any bytes, replay, reflect or tamper.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import pytest
@@ -200,6 +201,37 @@ def test_an_unknown_device_and_a_wrong_key_look_the_same() -> None:
         assert not air.started()
     assert transcripts[0] == transcripts[1]
     assert transcripts[0][1] == ["InputRejected"]
+
+
+def test_even_a_device_that_guesses_the_decoy_key_gets_nothing() -> None:
+    """An unknown device whose handshake verifies under the decoy LTK is still refused.
+
+    Made deterministic by predicting the pump's seeded source (a 2^-128 guess
+    with the real CSPRNG): the handshake verifies, and the pump hangs up.
+    """
+    pump, device = make_pump(), make_device(Role.REMOTE)
+    air = connect(pump, device)
+    decoy = copy.deepcopy(pump.rng).token_bytes(16)
+    device.bond = PairingRecord(pump.identity.address, pump.identity.irk, decoy)
+    air.device_end._bond = device.bond  # the device "knows" the decoy
+    air.run(air.device_end.start(T0_MS).send)
+    assert not any(isinstance(e, SessionStarted) for e in air.pump_events)
+    assert ConnectionClosed() in air.pump_events and air.pump_end.peer is None
+
+
+def test_a_pairing_cut_short_by_its_connection_closes_the_window() -> None:
+    """An injected LL_ENC_REQ steals the handshake after KeysReady: the pairing fails, cleanly."""
+    pump, device = make_pump(), make_device(Role.CONTROLLER_APP)
+    pump.window.open(Role.CONTROLLER_APP, T0_MS)
+    air = connect(pump, device)
+    forged = DataPdu(Llid.CONTROL, b"\x03" + bytes(22)).encode()
+    # Let the pairing reach KeysReady, then inject before the device's LL_ENC_REQ.
+    air.run(air.device_end.start(T0_MS).send, inject=(4, forged))
+    assert not pump.bonds.records and not air.started()
+    assert air.pump_end.phase == "encrypting" and pump.window.in_progress
+    air.pump_end.poll(T0_MS + LL_RESPONSE_TIMEOUT_MS)
+    assert air.pump_end.closed
+    assert pump.window.role is None and not pump.window.in_progress
 
 
 def test_a_stalled_encryption_handshake_closes() -> None:

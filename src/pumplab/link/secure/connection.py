@@ -338,6 +338,10 @@ class _Connection:
     def _shut(self) -> None:
         self._phase = _Phase.CLOSED
         self._session = None  # session keys live only as long as the connection
+        self._on_shut()
+
+    def _on_shut(self) -> None:
+        """What else ends with the connection (a pairing in progress)."""
 
     def _closed_step(self, *steps: ConnectionStep | PairingStep) -> ConnectionStep:
         self._shut()
@@ -459,6 +463,11 @@ class PumpConnection(_Connection):
         self._pairing_ltk: bytes | None = None
         self._bond: PairingRecord | None = None
 
+    def _on_shut(self) -> None:
+        # A pairing cut short with its connection has failed: the window closes.
+        if self._pairing is not None:
+            self._pairing.abort()
+
     def poll(self, now_ms: int) -> ConnectionStep:
         """Time out a stalled pairing (30 s) or encryption handshake (40 s)."""
         if self._phase is _Phase.CLOSED:
@@ -574,7 +583,9 @@ class PumpConnection(_Connection):
             return _merge(
                 ConnectionStep(send=(reply,)), self._smp_out(self._pairing.link_encrypted())
             )
-        assert self._bond is not None
+        if self._bond is None:
+            # Verified under the decoy key (a 2^-128 guess): still nobody.
+            return self._closed_step()
         self._peer = self._bond
         return ConnectionStep(send=(reply,), events=(SessionStarted(self._bond),))
 
@@ -702,6 +713,10 @@ class DeviceConnection(_Connection):
             static_oob=self._static_oob,
         )
         return self._smp_out(self._pairing.start(now_ms))
+
+    def _on_shut(self) -> None:
+        if self._pairing is not None:
+            self._pairing.abort()
 
     def enter_passkey(self, passkey: int) -> ConnectionStep:
         if self._pairing is None:
