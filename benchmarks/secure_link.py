@@ -54,8 +54,8 @@ from pumplab.link.secure.frames import (
     Llid,
     airtime_us,
 )
-from pumplab.link.secure.pairing import Role
 from pumplab.link.secure.randomness import SeededRandomSource
+from pumplab.link.secure.roles import Role
 from pumplab.link.secure.session import (
     EncRsp,
     Side,

@@ -29,12 +29,12 @@ from pumplab.link.secure.pairing import (
     PairingComplete,
     PairingFailed,
     PairingRecord,
-    PairingWindow,
     PasskeyRequested,
-    Role,
-    StaticOobKey,
 )
 from pumplab.link.secure.randomness import SeededRandomSource
+from pumplab.link.secure.roles import Role
+from pumplab.link.secure.smp import StaticOobKey
+from pumplab.link.secure.window import PairingWindow
 
 T0_MS = 1_000
 

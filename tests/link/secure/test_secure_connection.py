@@ -33,7 +33,8 @@ from pumplab.link.secure.frames import (
     decode_air_frame,
     encode_air_frame,
 )
-from pumplab.link.secure.pairing import PairingRecord, Role
+from pumplab.link.secure.pairing import PairingRecord
+from pumplab.link.secure.roles import Role
 from pumplab.link.secure.session import TerminateInd
 
 REJECTED = (InputRejected(),)

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 
 from pumplab.link.secure import crypto, pairing
 from pumplab.link.secure.crypto import KeyPair, PublicKey
-from pumplab.link.secure.pairing import Role, SmpCode, decode_smp
 from pumplab.link.secure.randomness import SeededRandomSource
+from pumplab.link.secure.roles import Role
+from pumplab.link.secure.smp import SmpCode, decode_smp
 
 bumble_crypto = pytest.importorskip("bumble.crypto")
 

@@ -19,6 +19,8 @@ from pumplab.link.secure import (
     pairing,
     randomness,
     session,
+    smp,
+    window,
 )
 from pumplab.link.secure.addresses import (
     AddressType,
@@ -272,7 +274,18 @@ def test_the_default_source_is_the_system_csprng() -> None:
 def test_every_api_that_draws_randomness_defaults_to_the_system_source() -> None:
     """No function or constructor of the secure link defaults to a seeded source."""
     checked = 0
-    for module in (addresses, connection, crypto, frames, keystore, pairing, randomness, session):
+    for module in (
+        addresses,
+        connection,
+        crypto,
+        frames,
+        keystore,
+        pairing,
+        randomness,
+        session,
+        smp,
+        window,
+    ):
         for _, obj in inspect.getmembers(module):
             candidates = [obj]
             if inspect.isclass(obj):

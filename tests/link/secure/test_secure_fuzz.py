@@ -38,15 +38,10 @@ from pumplab.link.secure.frames import (
     decode_data_pdu,
     encode_air_frame,
 )
-from pumplab.link.secure.pairing import (
-    DevicePairing,
-    KeysReady,
-    PairingComplete,
-    PairingWindow,
-    PumpPairing,
-    Role,
-)
+from pumplab.link.secure.pairing import DevicePairing, KeysReady, PairingComplete, PumpPairing
 from pumplab.link.secure.randomness import SeededRandomSource
+from pumplab.link.secure.roles import Role
+from pumplab.link.secure.window import PairingWindow
 
 FORBIDDEN_IN_CLEAR = (KeysReady, PairingComplete, SessionStarted, ApplicationData)
 

@@ -27,8 +27,9 @@ from pumplab.link.secure.keystore import (
     MonotonicCounter,
     contains_key_material,
 )
-from pumplab.link.secure.pairing import AssociationModel, PairingRecord, Role
+from pumplab.link.secure.pairing import PairingRecord
 from pumplab.link.secure.randomness import SeededRandomSource
+from pumplab.link.secure.roles import AssociationModel, Role
 
 
 def record(seed: int, role: Role = Role.REMOTE) -> PairingRecord:

@@ -11,22 +11,17 @@ from pumplab.errors import DecodeError
 from pumplab.link.secure.addresses import Identity
 from pumplab.link.secure.crypto import DEBUG_PUBLIC_KEY, KeyPair, PublicKey, to_wire
 from pumplab.link.secure.pairing import (
-    ASSOCIATION_MODEL,
     SMP_TIMEOUT_MS,
-    AssociationModel,
     DevicePairing,
     DisplayPasskey,
-    IoCapability,
     KeysReady,
-    OobData,
     PairingFailed,
-    PairingWindow,
     PumpPairing,
-    Role,
-    StaticOobKey,
-    model_for,
 )
 from pumplab.link.secure.randomness import SeededRandomSource, draw_passkey
+from pumplab.link.secure.roles import ASSOCIATION_MODEL, AssociationModel, Role
+from pumplab.link.secure.smp import IoCapability, OobData, StaticOobKey, model_for
+from pumplab.link.secure.window import PairingWindow
 
 FAILED_PDU = bytes([0x05, 0x08])  # Pairing Failed, Unspecified Reason
 

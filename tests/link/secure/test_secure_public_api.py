@@ -18,7 +18,10 @@ MODULES = [
     "keystore",
     "pairing",
     "randomness",
+    "roles",
     "session",
+    "smp",
+    "window",
 ]
 
 

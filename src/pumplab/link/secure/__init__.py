@@ -12,8 +12,13 @@ test vectors):
   addresses (no serial number on the air).
 - :mod:`~pumplab.link.secure.frames`: the BLE 1M PHY frame codec, CRC-24,
   advertising and connection PDUs, airtime.
-- :mod:`~pumplab.link.secure.pairing`: LE Secure Connections pairing, one
-  association model per role, the pump's pairing window.
+- :mod:`~pumplab.link.secure.roles`: the roles and their fixed association
+  models.
+- :mod:`~pumplab.link.secure.smp`: the pairing PDUs, the IO-capability table,
+  the CGM's out-of-band data.
+- :mod:`~pumplab.link.secure.window`: the pump's pairing window.
+- :mod:`~pumplab.link.secure.pairing`: LE Secure Connections pairing as two
+  sans-I/O machines (pump = responder, device = initiator).
 - :mod:`~pumplab.link.secure.session`: link-layer encryption (SK = e(LTK,
   SKD), AES-CCM with implicit 39-bit counters).
 - :mod:`~pumplab.link.secure.connection`: both ends of a connection as
@@ -38,16 +43,11 @@ from pumplab.link.secure.connection import (
     SessionStarted,
 )
 from pumplab.link.secure.keystore import HistoryKey, KeyStore, MonotonicCounter
-from pumplab.link.secure.pairing import (
-    ASSOCIATION_MODEL,
-    AssociationModel,
-    OobData,
-    PairingRecord,
-    PairingWindow,
-    Role,
-    StaticOobKey,
-)
+from pumplab.link.secure.pairing import PairingRecord
 from pumplab.link.secure.randomness import SYSTEM_RANDOM, RandomSource, SeededRandomSource
+from pumplab.link.secure.roles import ASSOCIATION_MODEL, AssociationModel, Role
+from pumplab.link.secure.smp import OobData, StaticOobKey
+from pumplab.link.secure.window import PairingWindow
 
 __all__ = [
     "ASSOCIATION_MODEL",

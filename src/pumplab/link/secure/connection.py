@@ -72,12 +72,10 @@ from pumplab.link.secure.pairing import (
     PairingFailed,
     PairingRecord,
     PairingStep,
-    PairingWindow,
     PumpPairing,
-    Role,
-    StaticOobKey,
 )
 from pumplab.link.secure.randomness import SYSTEM_RANDOM, RandomSource
+from pumplab.link.secure.roles import Role
 from pumplab.link.secure.session import (
     MAX_SEALED_PLAINTEXT,
     EncReq,
@@ -92,6 +90,8 @@ from pumplab.link.secure.session import (
     new_enc_req,
     new_enc_rsp,
 )
+from pumplab.link.secure.smp import StaticOobKey
+from pumplab.link.secure.window import PairingWindow
 
 __all__ = [
     "CID_APPLICATION",

@@ -48,8 +48,9 @@ from pathlib import Path
 
 from pumplab.errors import DecodeError, InputError
 from pumplab.link.secure.addresses import AddressType, DeviceAddress, Identity, resolves
-from pumplab.link.secure.pairing import AssociationModel, PairingRecord, Role
+from pumplab.link.secure.pairing import PairingRecord
 from pumplab.link.secure.randomness import SYSTEM_RANDOM, RandomSource
+from pumplab.link.secure.roles import AssociationModel, Role
 
 __all__ = [
     "HistoryKey",

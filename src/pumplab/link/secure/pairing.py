@@ -10,7 +10,8 @@ The Security Manager Protocol of Core v5.4 Vol 3 Part H (§2.3.5.6, §3.5,
   connection.  Neither does I/O, reads a clock (time is passed in) or draws
   randomness except through the injected :class:`RandomSource`.
 - **One association model per role, fixed** (against method confusion,
-  von Tschirschnitz et al., IEEE S&P 2021): :data:`ASSOCIATION_MODEL`.
+  von Tschirschnitz et al., IEEE S&P 2021):
+  :data:`~pumplab.link.secure.roles.ASSOCIATION_MODEL`.
   Numeric comparison for the controller app (and a clinician's app); passkey
   entry, with a fresh random passkey per attempt displayed on the pump and
   typed on the device, for the remote and the meter; out-of-band data for the
@@ -23,7 +24,8 @@ The Security Manager Protocol of Core v5.4 Vol 3 Part H (§2.3.5.6, §3.5,
   downgrade), the specification's debug key, an invalid P-256 point
   (CVE-2018-5383), a peer key equal to one's own (CVE-2020-26558), keypress
   notifications.
-- **The pump pairs only inside a pairing window** (:class:`PairingWindow`)
+- **The pump pairs only inside a pairing window**
+  (:class:`~pumplab.link.secure.window.PairingWindow`)
   opened on its own keys for one role; any failure closes it and only the pump
   reopens it.  One pairing per opening.
 - **Every failure looks the same to the peer**: one Pairing Failed PDU with
@@ -44,6 +46,9 @@ QR code, scanned by the already-paired app and handed to the pump over the
 app's secure session.  C commits to the transmitter's public key, so that key
 pair must be *static* for the transmitter's life (docs/secure-protocol.md,
 "OOB and the static key").
+
+The PDU codec, the IO-capability table and the OOB data block are in
+:mod:`pumplab.link.secure.smp`.
 """
 
 from __future__ import annotations
@@ -51,7 +56,6 @@ from __future__ import annotations
 import enum
 import hmac
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 from pumplab.errors import AuthenticationError, DecodeError
 from pumplab.link.secure.addresses import DeviceAddress, Identity
@@ -63,350 +67,52 @@ from pumplab.link.secure.crypto import (
     f4,
     f5,
     f6,
-    from_wire,
     g2,
-    to_wire,
 )
 from pumplab.link.secure.randomness import SYSTEM_RANDOM, RandomSource, draw_passkey
+from pumplab.link.secure.roles import ASSOCIATION_MODEL, AssociationModel, Role
+from pumplab.link.secure.smp import (
+    AUTH_KEYPRESS,
+    AUTH_REQUIRED,
+    DEVICE_IO,
+    KEY_DIST_ID,
+    MAX_KEY_SIZE,
+    PUMP_IO,
+    UNSPECIFIED_REASON,
+    FailedPdu,
+    IdentityAddressPdu,
+    IoCapability,
+    PairingFeatures,
+    PublicKeyPdu,
+    SmpCode,
+    SmpPdu,
+    StaticOobKey,
+    ValuePdu,
+    decode_smp,
+    model_for,
+)
+from pumplab.link.secure.window import PairingWindow, WindowGrant
 
 __all__ = [
-    "ASSOCIATION_MODEL",
     "PASSKEY_ROUNDS",
     "SMP_TIMEOUT_MS",
-    "AssociationModel",
     "DevicePairing",
     "DisplayPasskey",
-    "IoCapability",
     "KeysReady",
     "NumericComparison",
-    "OobData",
     "PairingComplete",
     "PairingEvent",
     "PairingFailed",
     "PairingRecord",
     "PairingStep",
-    "PairingWindow",
     "PasskeyRequested",
     "PumpPairing",
-    "Role",
-    "SmpCode",
-    "StaticOobKey",
-    "decode_smp",
-    "model_for",
 ]
 
 #: SMP transaction timeout (Vol 3 Part H §3.4).
 SMP_TIMEOUT_MS = 30_000
 #: Passkey entry runs one commitment round per bit of the 20-bit passkey (§2.3.5.6.3).
 PASSKEY_ROUNDS = 20
-#: The one reason the pump (and the device) ever gives: Unspecified Reason (§3.5.5).
-_UNSPECIFIED_REASON = 0x08
-
-
-class Role(enum.Enum):
-    """What a paired peer may do, chosen on the pump's screen (issue 15's role table)."""
-
-    CGM = "cgm"
-    METER = "meter"
-    REMOTE = "remote"
-    CONTROLLER_APP = "controller_app"
-    CLINICIAN = "clinician"
-
-
-class AssociationModel(enum.Enum):
-    NUMERIC_COMPARISON = "numeric_comparison"
-    PASSKEY_ENTRY = "passkey_entry"
-    OUT_OF_BAND = "out_of_band"
-    JUST_WORKS = "just_works"  # only ever computed, to be refused
-
-
-#: The association model of each role: fixed, never negotiated.
-ASSOCIATION_MODEL: dict[Role, AssociationModel] = {
-    Role.CONTROLLER_APP: AssociationModel.NUMERIC_COMPARISON,
-    Role.CLINICIAN: AssociationModel.NUMERIC_COMPARISON,
-    Role.REMOTE: AssociationModel.PASSKEY_ENTRY,
-    Role.METER: AssociationModel.PASSKEY_ENTRY,
-    Role.CGM: AssociationModel.OUT_OF_BAND,
-}
-
-
-class IoCapability(enum.IntEnum):
-    """SMP IO capability values (Vol 3 Part H §3.5.1, table 3.4)."""
-
-    DISPLAY_ONLY = 0x00
-    DISPLAY_YES_NO = 0x01
-    KEYBOARD_ONLY = 0x02
-    NO_INPUT_NO_OUTPUT = 0x03
-    KEYBOARD_DISPLAY = 0x04
-
-
-# AuthReq bits (§3.5.1) and key distribution bits (§3.6.1).
-_AUTH_BONDING = 0x01
-_AUTH_MITM = 0x04
-_AUTH_SC = 0x08
-_AUTH_KEYPRESS = 0x10
-_AUTH_REQUIRED = _AUTH_BONDING | _AUTH_MITM | _AUTH_SC
-_KEY_DIST_ID = 0x02
-_MAX_KEY_SIZE = 16
-
-_NC = AssociationModel.NUMERIC_COMPARISON
-_PK = AssociationModel.PASSKEY_ENTRY
-_JW = AssociationModel.JUST_WORKS
-_IO = IoCapability
-
-# Table 2.8 of Vol 3 Part H §2.3.5.1 for LE Secure Connections with MITM
-# requested, as (initiator IO, responder IO) -> model.  Which side displays and
-# which types a passkey is carried separately (_PASSKEY_DISPLAY).
-_MODEL_TABLE: dict[tuple[IoCapability, IoCapability], AssociationModel] = {}
-for _init in IoCapability:
-    for _resp in IoCapability:
-        if _IO.NO_INPUT_NO_OUTPUT in (_init, _resp):
-            _MODEL_TABLE[_init, _resp] = _JW
-        elif _init in (_IO.DISPLAY_ONLY, _IO.DISPLAY_YES_NO) and _resp in (
-            _IO.DISPLAY_ONLY,
-            _IO.DISPLAY_YES_NO,
-        ):
-            both_yes_no = _init is _IO.DISPLAY_YES_NO and _resp is _IO.DISPLAY_YES_NO
-            _MODEL_TABLE[_init, _resp] = _NC if both_yes_no else _JW
-        elif _IO.KEYBOARD_ONLY in (_init, _resp) or _IO.DISPLAY_ONLY in (_init, _resp):
-            _MODEL_TABLE[_init, _resp] = _PK
-        else:  # DisplayYesNo / KeyboardDisplay combinations
-            _MODEL_TABLE[_init, _resp] = _NC
-del _init, _resp
-
-
-def model_for(
-    initiator_io: IoCapability, responder_io: IoCapability, oob_flag_either: bool
-) -> AssociationModel:
-    """The association model LE Secure Connections picks (§2.3.5.1).
-
-    OOB if either side has the peer's OOB data; otherwise table 2.8.
-    """
-    if oob_flag_either:
-        return AssociationModel.OUT_OF_BAND
-    return _MODEL_TABLE[initiator_io, responder_io]
-
-
-# What each side announces for its model.  The pump displays passkeys
-# (DisplayOnly responder, KeyboardOnly initiator: "responder displays,
-# initiator inputs" in table 2.8).
-_DEVICE_IO = {
-    _NC: _IO.DISPLAY_YES_NO,
-    _PK: _IO.KEYBOARD_ONLY,
-    AssociationModel.OUT_OF_BAND: _IO.NO_INPUT_NO_OUTPUT,
-}
-_PUMP_IO = {
-    _NC: _IO.DISPLAY_YES_NO,
-    _PK: _IO.DISPLAY_ONLY,
-    AssociationModel.OUT_OF_BAND: _IO.DISPLAY_ONLY,
-}
-
-
-# --------------------------------------------------------------------------
-# SMP PDUs (Vol 3 Part H §3.5, §3.6).  Multi-octet values are LSO first on the
-# air; the dataclasses hold them in specification order.
-
-
-class SmpCode(enum.IntEnum):
-    PAIRING_REQUEST = 0x01
-    PAIRING_RESPONSE = 0x02
-    PAIRING_CONFIRM = 0x03
-    PAIRING_RANDOM = 0x04
-    PAIRING_FAILED = 0x05
-    IDENTITY_INFORMATION = 0x08
-    IDENTITY_ADDRESS_INFORMATION = 0x09
-    PAIRING_PUBLIC_KEY = 0x0C
-    PAIRING_DHKEY_CHECK = 0x0D
-
-
-@dataclass(frozen=True, slots=True)
-class PairingFeatures:
-    """Pairing Request (0x01) or Pairing Response (0x02): 6 octets after the code."""
-
-    code: SmpCode
-    io_capability: int
-    oob_flag: int
-    auth_req: int
-    max_key_size: int
-    initiator_keys: int
-    responder_keys: int
-
-    def encode(self) -> bytes:
-        return bytes(
-            [
-                self.code,
-                self.io_capability,
-                self.oob_flag,
-                self.auth_req,
-                self.max_key_size,
-                self.initiator_keys,
-                self.responder_keys,
-            ]
-        )
-
-    def io_cap_octets(self) -> bytes:
-        """IOcap for f6: AuthReq || OOB data flag || IO capability (§2.2.8)."""
-        return bytes([self.auth_req, self.oob_flag, self.io_capability])
-
-
-@dataclass(frozen=True, slots=True)
-class ValuePdu:
-    """Pairing Confirm, Pairing Random, DHKey Check or Identity Information: 16 octets."""
-
-    code: SmpCode
-    value: bytes = field(repr=False)
-
-    def encode(self) -> bytes:
-        return bytes([self.code]) + to_wire(self.value)
-
-
-@dataclass(frozen=True, slots=True)
-class PublicKeyPdu:
-    """Pairing Public Key: X (32 octets) then Y (32 octets), each LSO first."""
-
-    key: PublicKey
-
-    def encode(self) -> bytes:
-        return bytes([SmpCode.PAIRING_PUBLIC_KEY]) + to_wire(self.key.x) + to_wire(self.key.y)
-
-
-@dataclass(frozen=True, slots=True)
-class IdentityAddressPdu:
-    """Identity Address Information: address type, then the 6-octet address."""
-
-    address: DeviceAddress
-
-    def encode(self) -> bytes:
-        return (
-            bytes([SmpCode.IDENTITY_ADDRESS_INFORMATION, int(self.address.type)])
-            + self.address.to_wire()
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class FailedPdu:
-    reason: int
-
-    def encode(self) -> bytes:
-        return bytes([SmpCode.PAIRING_FAILED, self.reason])
-
-
-SmpPdu = PairingFeatures | ValuePdu | PublicKeyPdu | IdentityAddressPdu | FailedPdu
-
-_SMP_LENGTHS = {
-    SmpCode.PAIRING_REQUEST: 7,
-    SmpCode.PAIRING_RESPONSE: 7,
-    SmpCode.PAIRING_CONFIRM: 17,
-    SmpCode.PAIRING_RANDOM: 17,
-    SmpCode.PAIRING_FAILED: 2,
-    SmpCode.IDENTITY_INFORMATION: 17,
-    SmpCode.IDENTITY_ADDRESS_INFORMATION: 8,
-    SmpCode.PAIRING_PUBLIC_KEY: 65,
-    SmpCode.PAIRING_DHKEY_CHECK: 17,
-}
-
-
-def decode_smp(pdu: bytes) -> SmpPdu:
-    """Parse one SMP PDU; :class:`DecodeError` if it is malformed or not used here."""
-    if not pdu:
-        raise DecodeError("an SMP PDU has a code octet")
-    try:
-        code = SmpCode(pdu[0])
-    except ValueError:
-        raise DecodeError(f"SMP code 0x{pdu[0]:02x} is not used by the secure link") from None
-    if len(pdu) != _SMP_LENGTHS[code]:
-        raise DecodeError(f"{code.name} has {_SMP_LENGTHS[code]} octets, got {len(pdu)}")
-    if code in (SmpCode.PAIRING_REQUEST, SmpCode.PAIRING_RESPONSE):
-        return PairingFeatures(code, *pdu[1:7])
-    if code is SmpCode.PAIRING_FAILED:
-        return FailedPdu(pdu[1])
-    if code is SmpCode.PAIRING_PUBLIC_KEY:
-        return PublicKeyPdu(PublicKey(from_wire(pdu[1:33]), from_wire(pdu[33:65])))
-    if code is SmpCode.IDENTITY_ADDRESS_INFORMATION:
-        return IdentityAddressPdu(DeviceAddress.from_wire(pdu[1], pdu[2:8]))
-    return ValuePdu(code, from_wire(pdu[1:17]))
-
-
-# --------------------------------------------------------------------------
-# OOB data for the CGM transmitter (§2.3.5.6.4; the OOB data block's AD
-# types: Core Specification Supplement Part A §1.6, §1.16).
-
-_AD_LE_DEVICE_ADDRESS = 0x1B
-_AD_SC_CONFIRM = 0x22
-_AD_SC_RANDOM = 0x23
-
-
-@dataclass(frozen=True, slots=True)
-class OobData:
-    """What is printed on a CGM transmitter: its identity address, r and C = f4(PKx, PKx, r, 0)."""
-
-    address: DeviceAddress
-    r: bytes = field(repr=False)
-    c: bytes
-
-    def __post_init__(self) -> None:
-        if len(self.r) != 16 or len(self.c) != 16:
-            raise ValueError("OOB r and C are 16 bytes each")
-
-    def encode(self) -> bytes:
-        """The OOB block as AD structures (the QR code's content)."""
-        return (
-            bytes([8, _AD_LE_DEVICE_ADDRESS])
-            + self.address.to_wire()
-            + bytes([int(self.address.type)])
-            + bytes([17, _AD_SC_CONFIRM])
-            + to_wire(self.c)
-            + bytes([17, _AD_SC_RANDOM])
-            + to_wire(self.r)
-        )
-
-    @classmethod
-    def decode(cls, block: bytes) -> OobData:
-        """Parse an OOB block; :class:`DecodeError` naming what is wrong."""
-        fields: dict[int, bytes] = {}
-        i = 0
-        while i < len(block):
-            length = block[i]
-            if length == 0 or i + 1 + length > len(block):
-                raise DecodeError(f"OOB block: AD structure at octet {i} overruns the block")
-            ad_type, data = block[i + 1], bytes(block[i + 2 : i + 1 + length])
-            if ad_type in fields:
-                raise DecodeError(f"OOB block: AD type 0x{ad_type:02x} appears twice")
-            fields[ad_type] = data
-            i += 1 + length
-        wanted = {_AD_LE_DEVICE_ADDRESS: 7, _AD_SC_CONFIRM: 16, _AD_SC_RANDOM: 16}
-        for ad_type, size in wanted.items():
-            if len(fields.get(ad_type, b"")) != size:
-                raise DecodeError(f"OOB block: AD type 0x{ad_type:02x} must carry {size} octets")
-        if set(fields) != set(wanted):
-            raise DecodeError("OOB block: unexpected AD types")
-        address_field = fields[_AD_LE_DEVICE_ADDRESS]
-        return cls(
-            address=DeviceAddress.from_wire(address_field[6], address_field[:6]),
-            r=from_wire(fields[_AD_SC_RANDOM]),
-            c=from_wire(fields[_AD_SC_CONFIRM]),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class StaticOobKey:
-    """A CGM transmitter's static P-256 key pair and OOB random r, fixed at manufacture."""
-
-    keypair: KeyPair = field(repr=False)
-    r: bytes = field(repr=False)
-
-    @classmethod
-    def generate(cls, rng: RandomSource = SYSTEM_RANDOM) -> StaticOobKey:
-        return cls(KeyPair.generate(rng), rng.token_bytes(16))
-
-    def oob_data(self, identity_address: DeviceAddress) -> OobData:
-        """What to print on the transmitter: Ca = f4(PKax, PKax, ra, 0) (§2.3.5.6.4)."""
-        x = self.keypair.public.x
-        return OobData(identity_address, self.r, f4(x, x, self.r, 0))
-
-
-# --------------------------------------------------------------------------
-# Results and events
 
 
 @dataclass(frozen=True, slots=True)
@@ -481,97 +187,6 @@ class PairingStep:
 
     send: tuple[bytes, ...] = ()
     events: tuple[PairingEvent, ...] = ()
-
-
-# --------------------------------------------------------------------------
-# The pairing window (pump side)
-
-
-@dataclass(frozen=True, slots=True)
-class WindowGrant:
-    """One claim on an open window: its role, OOB data and generation."""
-
-    generation: int
-    role: Role
-    oob: OobData | None = field(repr=False)
-
-
-class PairingWindow:
-    """The pump's pairing window: opened on its keys for one role, closed by any failure.
-
-    Only the pump's key panel calls :meth:`open`.  A pairing attempt
-    :meth:`claim` s it; a second attempt while one is in progress closes it for
-    both (fail closed: two devices answering one window is an attack or a
-    mistake, and the user can simply reopen it).  Success or failure closes it.
-    """
-
-    DEFAULT_DURATION_MS: ClassVar[int] = 120_000
-
-    def __init__(self) -> None:
-        self._generation = 0
-        self._role: Role | None = None
-        self._oob: OobData | None = None
-        self._closes_at_ms = 0
-        self._claimed = False
-
-    def open(
-        self,
-        role: Role,
-        now_ms: int,
-        *,
-        oob: OobData | None = None,
-        duration_ms: int = DEFAULT_DURATION_MS,
-    ) -> None:
-        """Open for one pairing as ``role`` (from the pump's keys only).
-
-        A CGM needs the OOB data the app handed over; no other role takes any.
-        """
-        if not isinstance(role, Role):
-            raise ValueError(f"role must be a Role, got {role!r}")
-        if (role is Role.CGM) != (oob is not None):
-            raise ValueError("OOB data is required for a CGM and refused for any other role")
-        if duration_ms <= 0:
-            raise ValueError("the window needs a positive duration")
-        self._generation += 1
-        self._role, self._oob = role, oob
-        self._closes_at_ms = now_ms + duration_ms
-        self._claimed = False
-
-    def close(self) -> None:
-        """Close the window (any failure; the end of a pairing; the user)."""
-        self._generation += 1
-        self._role, self._oob, self._claimed = None, None, False
-
-    def is_open(self, now_ms: int) -> bool:
-        """Open, unclaimed and not expired: a pairing request would be taken."""
-        return self._role is not None and not self._claimed and now_ms < self._closes_at_ms
-
-    @property
-    def in_progress(self) -> bool:
-        return self._role is not None and self._claimed
-
-    @property
-    def role(self) -> Role | None:
-        """The role the window is open for (shown on the pump's screen)."""
-        return self._role
-
-    def claim(self, now_ms: int) -> WindowGrant | None:
-        """Take the window for one attempt; None (and the window closed) otherwise."""
-        if self._role is None:
-            return None
-        if self._claimed or now_ms >= self._closes_at_ms:
-            self.close()
-            return None
-        self._claimed = True
-        return WindowGrant(self._generation, self._role, self._oob)
-
-    def holds(self, grant: WindowGrant) -> bool:
-        return self._claimed and grant.generation == self._generation
-
-    def release(self, grant: WindowGrant) -> None:
-        """End of the attempt holding ``grant`` (success or failure): close."""
-        if grant.generation == self._generation:
-            self.close()
 
 
 # --------------------------------------------------------------------------
@@ -704,7 +319,7 @@ class _Machine:
         self._state = _State.FAILED
         self._forget()
         return PairingStep(
-            send=(FailedPdu(_UNSPECIFIED_REASON).encode(),) if send else (),
+            send=(FailedPdu(UNSPECIFIED_REASON).encode(),) if send else (),
             events=(PairingFailed(),),
         )
 
@@ -899,13 +514,13 @@ class PumpPairing(_Machine):
             raise _Abort
         self._grant = grant
         model = ASSOCIATION_MODEL[grant.role]
-        pump_io = _PUMP_IO[model]
+        pump_io = PUMP_IO[model]
         oob_flag = 1 if model is AssociationModel.OUT_OF_BAND else 0
         # The request must ask for exactly what this role's model needs.
-        _check(request.auth_req & _AUTH_REQUIRED == _AUTH_REQUIRED)
-        _check(request.auth_req & _AUTH_KEYPRESS == 0)
-        _check(request.max_key_size == _MAX_KEY_SIZE)
-        _check(bool(request.initiator_keys & request.responder_keys & _KEY_DIST_ID))
+        _check(request.auth_req & AUTH_REQUIRED == AUTH_REQUIRED)
+        _check(request.auth_req & AUTH_KEYPRESS == 0)
+        _check(request.max_key_size == MAX_KEY_SIZE)
+        _check(bool(request.initiator_keys & request.responder_keys & KEY_DIST_ID))
         _check(request.oob_flag == 0)  # the pump never gives OOB data to a device
         try:
             device_io = IoCapability(request.io_capability)
@@ -918,10 +533,10 @@ class PumpPairing(_Machine):
             SmpCode.PAIRING_RESPONSE,
             pump_io,
             oob_flag,
-            _AUTH_REQUIRED,
-            _MAX_KEY_SIZE,
-            _KEY_DIST_ID,
-            _KEY_DIST_ID,
+            AUTH_REQUIRED,
+            MAX_KEY_SIZE,
+            KEY_DIST_ID,
+            KEY_DIST_ID,
         )
         self._keypair = KeyPair.generate(self._rng)
         self._paired_at_ms = now_ms
@@ -1079,12 +694,12 @@ class DevicePairing(_Machine):
             raise ValueError("pairing already started")
         self._request = PairingFeatures(
             SmpCode.PAIRING_REQUEST,
-            _DEVICE_IO[self._model],
+            DEVICE_IO[self._model],
             0,
-            _AUTH_REQUIRED,
-            _MAX_KEY_SIZE,
-            _KEY_DIST_ID,
-            _KEY_DIST_ID,
+            AUTH_REQUIRED,
+            MAX_KEY_SIZE,
+            KEY_DIST_ID,
+            KEY_DIST_ID,
         )
         self._last_ms = self._paired_at_ms = now_ms
         self._state = _State.WAIT_RESPONSE
@@ -1156,10 +771,10 @@ class DevicePairing(_Machine):
 
     def _on_response(self, response: PairingFeatures) -> PairingStep:
         _check(response.code is SmpCode.PAIRING_RESPONSE)
-        _check(response.auth_req & _AUTH_REQUIRED == _AUTH_REQUIRED)
-        _check(response.auth_req & _AUTH_KEYPRESS == 0)
-        _check(response.max_key_size == _MAX_KEY_SIZE)
-        _check(response.initiator_keys == _KEY_DIST_ID and response.responder_keys == _KEY_DIST_ID)
+        _check(response.auth_req & AUTH_REQUIRED == AUTH_REQUIRED)
+        _check(response.auth_req & AUTH_KEYPRESS == 0)
+        _check(response.max_key_size == MAX_KEY_SIZE)
+        _check(response.initiator_keys == KEY_DIST_ID and response.responder_keys == KEY_DIST_ID)
         try:
             pump_io = IoCapability(response.io_capability)
         except ValueError:
