@@ -126,6 +126,18 @@ def test_a_damaged_key_store_raises_decode_error(tmp_path: Path, damage) -> None
         KeyStore.open(path)
 
 
+def test_two_records_for_one_identity_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "pump.keys"
+    store = KeyStore.create(path, rng=SeededRandomSource(1))
+    store.add(record(7))
+    body = path.read_bytes()[:-32]
+    doubled = bytearray(body + body[31:95])
+    doubled[6:8] = (2).to_bytes(2, "big")
+    path.write_bytes(bytes(doubled) + hashlib.sha256(bytes(doubled)).digest())
+    with pytest.raises(DecodeError, match="two records"):
+        KeyStore.open(path)
+
+
 def test_a_future_format_version_is_named(tmp_path: Path) -> None:
     path = tmp_path / "pump.keys"
     KeyStore.create(path, rng=SeededRandomSource(1))

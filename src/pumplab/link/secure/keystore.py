@@ -233,6 +233,8 @@ class KeyStore:
             ]
         except (ValueError, KeyError) as exc:
             raise DecodeError(f"{target}: key store holds an invalid value ({exc})") from exc
+        if len({record.peer_identity for record in records}) != len(records):
+            raise DecodeError(f"{target}: key store holds two records for one identity")
         return cls(target, identity, records)
 
     @property
