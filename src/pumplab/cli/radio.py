@@ -215,7 +215,7 @@ def _capture_lines(path: Path) -> Iterator[str]:
             except UnicodeDecodeError as exc:
                 raise InputError(f"not UTF-8 text (byte {exc.start + 1} of the line)",
                                  source=f"{path} line {number}",
-                                 allowed="a capture file: JSON Lines in UTF-8") from None  # fmt: skip
+                                 allowed="JSON Lines in UTF-8") from None  # fmt: skip
 
 
 def _summarise(path: Path, codec: RadioProtocol, *, json_out: bool) -> int:

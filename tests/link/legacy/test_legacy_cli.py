@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from legacy_air_capture import (
     METER_ID,
-    NOT_4B6B,
     OTHER_PUMP_ID,
     PUMP_ID,
     REMOTE_ID,
