@@ -89,6 +89,10 @@ def _documents(tmp_path: Path, history: Path) -> dict[str, list[str]]:
     trace.write_text("minute,bg_mg_dl\n0,100\n5,120\n")
     case = tmp_path / "case.json"
     case.write_text(json.dumps(base_case()))
+    capture = tmp_path / "air.jsonl"
+    capture.write_text('{"t_ms": 0, "channel": "legacy-916.5", "tx": "bridge", "tx_pos_m": [1, 0], '
+                       '"power_dbm": 10.0, "air": "a968e55658e594d555d1a000", "packet": null, '
+                       '"repeat": 1, "interval_ms": 0, "rx": {}}\n')
     return {
         "pumplab.control-oref0/1": ["control", "oref0", "--inputs", str(case), "--json"],
         "pumplab.run/1": ["run", "--hours", "1", "--meals", "fasting", "--json",
@@ -100,6 +104,11 @@ def _documents(tmp_path: Path, history: Path) -> dict[str, list[str]]:
         "pumplab.metrics/1": ["metrics", str(trace), "--json"],
         "pumplab.history-verify/1": ["history", "verify", str(history), "--json"],
         "pumplab.history-record/1": ["history", "show", str(history), "--json"],
+        "pumplab.radio-decode/1": ["radio", "decode", "--protocol", "legacy",
+                                   "a968e55658e594d555d1a000", "--json"],
+        "pumplab.radio-encode/1": ["radio", "encode", "--protocol", "legacy", "a73505355d00",
+                                   "--json"],
+        "pumplab.radio-capture/1": ["radio", "decode", "--capture", str(capture), "--json"],
     }  # fmt: skip
 
 
