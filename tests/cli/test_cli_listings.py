@@ -100,6 +100,7 @@ def _documents(tmp_path: Path, history: Path) -> dict[str, list[str]]:
         "pumplab.metrics/1": ["metrics", str(trace), "--json"],
         "pumplab.history-verify/1": ["history", "verify", str(history), "--json"],
         "pumplab.history-record/1": ["history", "show", str(history), "--json"],
+        "pumplab.sbom/1": ["sbom", "--out", str(tmp_path / "bom.json"), "--json"],
     }  # fmt: skip
 
 

@@ -94,10 +94,11 @@ def sbom_command(
     if json_out:
         emit_json("sbom", summary(inv, document, out))
         return EXIT_OK
+    # The path on a line of its own: a table title would wrap a long one.
+    sys.stdout.write(f"wrote {out}\n")
     table = new_table("component", "version", "licences", "purl",
                       title=f"CycloneDX {SPEC_VERSION} SBOM of {inv.root.name} "
-                            f"{inv.root.version}: {len(inv.packages)} components, "
-                            f"written to {out}")  # fmt: skip
+                            f"{inv.root.version}: {len(inv.packages)} components")  # fmt: skip
     for p, component in zip(inv.packages, document["components"], strict=True):
         table.add_row(p.name, p.version, _licences(p) or "(none declared)", component["purl"])
     print_table(table)
