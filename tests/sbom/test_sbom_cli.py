@@ -115,3 +115,16 @@ def test_an_unmet_requirement_is_a_warning_and_the_bill_is_still_written(
     assert err == "pumplab: warning: pumplab requires 'ghost>=1': not installed\n"
     assert json.loads(out)["unmet"] == [
         {"requirement": "ghost>=1", "required_by": "pumplab", "reason": "not installed"}]
+
+
+def test_an_environment_without_the_installed_distribution_is_one_error_exit_3(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run from a source tree that was never installed: no bill, one line, exit 3."""
+    from pumplab import sbom
+
+    real = sbom.inventory
+    monkeypatch.setattr(sbom, "inventory", lambda: real("pumplab-never-installed"))
+    code, out, err = run_cli(capsys, "sbom")
+    assert (code, out) == (3, "")
+    assert err.count("\n") == 1 and "pumplab-never-installed distribution is not installed" in err
