@@ -30,7 +30,8 @@ def trace(tmp_path: Path) -> Path:
     ("argv", "line"),
     [
         (["nosuch"], "COMMAND: unknown command 'nosuch' (allowed: run, patients, meals, "
-                     "metrics, patient, control, history, radio)"),
+                     "metrics, sbom, patient, control, history, radio)"),
+        (["sbom", "--json"], "--json: needs --out"),
         (["run", "--nosuch"], "--nosuch: unknown option (allowed: --patients, --patient, "),
         (["run", "--hours"], "--hours: needs a value"),
         (["run", "--json=yes"], "--json: takes no value (it is a flag)"),

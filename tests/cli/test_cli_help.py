@@ -36,10 +36,10 @@ def test_the_command_tree_is_the_documented_one() -> None:
     """The commands docs/cli.md and the README describe, each from one registered module."""
     assert [" ".join(path) for path, _ in LEAVES] == [
         "control oref0", "history export", "history show", "history verify", "meals", "metrics",
-        "patient simulate", "patients", "radio decode", "radio encode", "run",
+        "patient simulate", "patients", "radio decode", "radio encode", "run", "sbom",
     ]
     assert COMMANDS == ("run", "patient", "control", "patients", "meals", "metrics", "history",
-                        "radio")
+                        "radio", "sbom")
 
 
 @pytest.mark.parametrize("path", [path for path, _ in LEAVES], ids=" ".join)
@@ -91,14 +91,14 @@ def test_show_completion_prints_the_script_to_install(
 def test_help_and_the_command_modules_import_nothing_heavy() -> None:
     """`pumplab --help` loads neither numpy, numba nor the simulator, devices or metrics."""
     heavy = ("numpy", "numba", "pumplab.physiology", "pumplab.devices", "pumplab.sim",
-             "pumplab.metrics")  # fmt: skip
+             "pumplab.metrics", "pumplab.sbom")  # fmt: skip
     code = (
         "import sys, contextlib, io\n"
         "from pumplab.cli.main import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    assert main(['--help']) == 0\n"
         "    for c in ('run', 'patient simulate', 'metrics', 'history show', 'patients',\n"
-        "              'radio decode'):\n"
+        "              'radio decode', 'sbom'):\n"
         "        assert main([*c.split(), '--help']) == 0\n"
         f"print(','.join(m for m in {heavy!r} if m in sys.modules))\n"
     )

@@ -109,6 +109,7 @@ def _documents(tmp_path: Path, history: Path) -> dict[str, list[str]]:
         "pumplab.radio-encode/1": ["radio", "encode", "--protocol", "legacy", "a73505355d00",
                                    "--json"],
         "pumplab.radio-capture/1": ["radio", "decode", "--capture", str(capture), "--json"],
+        "pumplab.sbom/1": ["sbom", "--out", str(tmp_path / "bom.json"), "--json"],
     }  # fmt: skip
 
 

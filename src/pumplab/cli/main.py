@@ -51,8 +51,9 @@ from pumplab.errors import PumpLabError
 __all__ = ["COMMANDS", "build_app", "main", "run_cli"]
 
 #: Command modules of this package, in the order ``pumplab --help`` lists them.
-COMMANDS: Final = ("run", "patient", "control", "patients", "meals", "metrics", "history",
-                          "radio")
+COMMANDS: Final = (
+    "run", "patient", "control", "patients", "meals", "metrics", "history", "radio", "sbom",
+)
 
 #: Set to 1 to see the traceback of an unforeseen error instead of one line.
 DEBUG_ENV: Final = "PUMPLAB_DEBUG"
