@@ -59,6 +59,7 @@ __all__ = [
     "DEFAULT_SCENARIO",
     "DEFAULT_START",
     "MAX_HOURS",
+    "NO_ATTACKER",
     "ArmSpec",
     "AttackerSpec",
     "BuiltinScenario",
