@@ -492,16 +492,6 @@ class Scenario(_Model):
             raise _fail(f"the meal file does not validate: {exc}") from None
         return str(path)
 
-    @field_validator("attackers")
-    @classmethod
-    def _unique_attackers(cls, value: list[AttackerSpec]) -> list[AttackerSpec]:
-        names = [a.name for a in value]
-        doubles = sorted({n for n in names if names.count(n) > 1})
-        if doubles:
-            raise _fail(f"attacker names used twice: {', '.join(doubles)}",
-                        "a different name per attacker")
-        return value
-
     @property
     def minutes(self) -> int:
         """The run's length in whole minutes."""
@@ -611,7 +601,8 @@ def _problem_from_pydantic(error: Mapping[str, Any]) -> Problem:
 
 
 def _params_problems(raw: Mapping[str, Any]) -> tuple[list[Problem], dict[tuple[str, int], Any]]:
-    """Check controller and attacker ``params`` against their registered models.
+    """Check controller and attacker ``params`` against their registered models,
+    attackers' knowledge against their kind's needs, and attacker names.
 
     Runs on the raw data beside pydantic, so these problems are listed with
     the others.  Returns the problems and the validated params by location.
@@ -642,6 +633,12 @@ def _params_problems(raw: Mapping[str, Any]) -> tuple[list[Problem], dict[tuple[
             check(kind.params, controller.get("params", {}), "controller.params", ("c", 0))
     attackers = raw.get("attackers")
     if isinstance(attackers, list):
+        # Checked on the raw list, so a problem inside one attacker does not hide it.
+        names = [a.get("name") for a in attackers if isinstance(a, dict)]
+        doubles = sorted({n for n in names if isinstance(n, str) and names.count(n) > 1})
+        if doubles:
+            problems.append(Problem("attackers", f"attacker names used twice: "
+                                    f"{', '.join(doubles)}", "a different name per attacker"))
         for i, attacker in enumerate(attackers):
             if not isinstance(attacker, dict):
                 continue
