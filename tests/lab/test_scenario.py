@@ -217,7 +217,7 @@ def test_registries_accept_kinds_registered_later() -> None:
         with pytest.raises(ValueError, match="already registered"):
             registry.register_controller("my-loop", MyParams)
     finally:
-        registry._CONTROLLERS.pop("my-loop")  # noqa: SLF001 - restore the registry
+        registry._CONTROLLERS.pop("my-loop")
 
 
 def test_registry_refuses_params_models_that_allow_unknown_keys() -> None:

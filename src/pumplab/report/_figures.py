@@ -182,7 +182,12 @@ def agp_figure(results: Sequence[TaskResult], *, start_minute_of_day: int) -> Fi
         minutes = np.arange(traces.cgm_mg_dl.size)
         of_day = (minutes + start_minute_of_day) % (24 * 60)
         bins = of_day // 15
-        centres, p05, p25, p50, p75, p95 = [], [], [], [], [], []
+        centres: list[float] = []
+        p05: list[float] = []
+        p25: list[float] = []
+        p50: list[float] = []
+        p75: list[float] = []
+        p95: list[float] = []
         for b in range(96):
             values = traces.cgm_mg_dl[(bins == b) & ~np.isnan(traces.cgm_mg_dl)]
             if values.size == 0:
@@ -190,7 +195,7 @@ def agp_figure(results: Sequence[TaskResult], *, start_minute_of_day: int) -> Fi
             q = np.percentile(values, [5, 25, 50, 75, 95])
             centres.append((b * 15 + 7.5) / 60.0)
             for lst, v in zip((p05, p25, p50, p75, p95), q, strict=True):
-                lst.append(v)
+                lst.append(float(v))
         ax.axhspan(TARGET_LOW_MG_DL, TARGET_HIGH_MG_DL, color="#009E73", alpha=0.12, lw=0)
         ax.fill_between(centres, p05, p95, color=BG_COLOUR, alpha=0.15, lw=0, label="5–95 %")
         ax.fill_between(centres, p25, p75, color=BG_COLOUR, alpha=0.35, lw=0, label="25–75 %")

@@ -126,6 +126,8 @@ def render_report(result: RunResult, *, png_dir: str | os.PathLike[str] | None =
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         f"<meta http-equiv=\"Content-Security-Policy\" content=\"{_CSP}\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        # An empty inline icon: otherwise the browser asks the server for /favicon.ico.
+        "<link rel=\"icon\" href=\"data:,\">\n"
         f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n{body}\n"
         "</body>\n</html>\n"
     )
@@ -231,7 +233,7 @@ def _agp_html(result: RunResult, shown: list[TaskResult], png: Path | None, figs
 
 
 def _metrics_html(result: RunResult, doc: dict[str, Any]) -> str:
-    keys = [k for k in ARM_KEYS]
+    keys = list(ARM_KEYS)
     head = "".join(f"<th>{_e(k)}</th>" for k in ["arm", "runs", *keys])
     rows = []
     for arm in result.arms:
@@ -247,12 +249,12 @@ def _metrics_html(result: RunResult, doc: dict[str, Any]) -> str:
     for arm in result.arms:
         ci = (doc.get(arm.name) or {}).get("ci95")
         if ci:
-            cells = "".join(f"<td>{_e(_interval(v))}</td>" for v in ci.values())
-            ci_rows.append(f"<tr><td>{_e(arm.name)}</td>{cells}</tr>")
+            ci_cells = "".join(f"<td>{_e(_interval(v))}</td>" for v in ci.values())
+            ci_rows.append(f"<tr><td>{_e(arm.name)}</td>{ci_cells}</tr>")
     if ci_rows:
         first = next(doc[a.name]["ci95"] for a in result.arms
                      if (doc.get(a.name) or {}).get("ci95"))
-        ci_head = "".join(f"<th>{_e(k)}</th>" for k in ["arm", *first])
+        ci_head = "".join(f"<th>{_e(name)}</th>" for name in ["arm", *first])
         table += ("<p>95 % confidence intervals over the arm's runs (Wilson for the success "
                   "rate, seeded percentile bootstrap for means; docs/scale.md).</p>"
                   f"<table id=\"metrics-ci\"><tr>{ci_head}</tr>{''.join(ci_rows)}</table>")

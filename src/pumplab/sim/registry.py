@@ -198,17 +198,18 @@ class InjectParams(_Strict):
 
 
 def _register_defaults() -> None:
-    for name, params, text in (
+    controllers: tuple[tuple[str, type[BaseModel], str], ...] = (
         ("none", NoParams, "open loop: no controller"),
         ("oref0", NoParams, "OpenAPS determine-basal (issue 14)"),
         ("pid", NoParams, "PID with insulin feedback (issue 20)"),
         ("basal_bolus", NoParams, "open-loop basal-bolus with the wizard (issue 20)"),
         ("lgs", NoParams, "predictive low-glucose suspend (issue 20)"),
         ("external", ExternalControllerParams, "your own algorithm as a process (issue 20)"),
-    ):
+    )
+    for name, params, text in controllers:
         register_controller(name, params, description=text)
     serial = ("pump_serial",)
-    for kind, params, needs, text in (
+    attacks: tuple[tuple[str, type[BaseModel], tuple[str, ...], str], ...] = (
         ("eavesdrop", NoParams, (), "listen and learn identifiers and therapy data"),
         ("forged_bolus", ForgedBolusParams, serial, "forged bolus with a known serial"),
         ("forged_temp_basal", ForgedTempBasalParams, serial, "forged temp basal"),
@@ -220,8 +221,9 @@ def _register_defaults() -> None:
         ("serial_bruteforce", SerialBruteforceParams, (), "search the pump's serial"),
         ("jam", JamParams, (), "jam CGM readings or controller commands"),
         ("inject", InjectParams, (), "transmit frames from a capture-format file"),
-    ):
-        register_attack(kind, params, needs=needs, description=text)
+    )
+    for kind, aparams, needs, text in attacks:
+        register_attack(kind, aparams, needs=needs, description=text)
 
 
 _register_defaults()

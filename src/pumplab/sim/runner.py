@@ -383,7 +383,7 @@ def _run_dask(tasks: Sequence[Task], address: str, jobs: int,
                   f"{task.arm.name}-{task.patient.slug}-{task.seed}"
             futures[client.submit(run_task, task, key=key, pure=False)] = task
         try:
-            for future in as_completed(list(futures)):
+            for future in as_completed(list(futures)):  # type: ignore[no-untyped-call]
                 task = futures[future]
                 try:
                     result = future.result()
@@ -398,7 +398,7 @@ def _run_dask(tasks: Sequence[Task], address: str, jobs: int,
             raise
 
 
-class _dask_client:  # noqa: N801 - a context manager used like a function
+class _dask_client:
     """A client on ``address``, or on a LocalCluster for ``"local"``; closed on exit."""
 
     def __init__(self, address: str, jobs: int, client_type: Any, cluster_type: Any) -> None:

@@ -53,7 +53,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from pumplab.errors import ScenarioError
-from pumplab.sim.registry import KNOWLEDGE_KEYS, attack_kinds, controller_kinds
+from pumplab.sim.registry import attack_kinds, controller_kinds
 
 __all__ = [
     "DEFAULT_SCENARIO",
@@ -210,7 +210,10 @@ def _unique_names(value: list[str]) -> list[str]:
     return value
 
 
-def _position_free_tuple(value: Any) -> Any:
+AgeGroup = Literal["adolescent", "adult", "child"]
+
+
+def _list_tuple(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
@@ -223,9 +226,8 @@ class Population(_Model):
 
     population: int = Field(ge=1, le=MAX_POPULATION)
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
-    groups: Annotated[tuple[Literal["adolescent", "adult", "child"], ...],
-                      BeforeValidator(_position_free_tuple)] = Field(
-        default=_AGE_GROUPS, min_length=1)
+    groups: Annotated[tuple[AgeGroup, ...], BeforeValidator(_list_tuple)] = Field(
+        default=("adolescent", "adult", "child"), min_length=1)
 
 
 def _patients_tag(value: Any) -> str | None:
@@ -617,8 +619,6 @@ def _params_problems(raw: Mapping[str, Any]) -> tuple[list[Problem], dict[tuple[
             checked[key] = model.model_validate(params, strict=True).model_dump(mode="json")
         except ValidationError as exc:
             for err in exc.errors():
-                err = dict(err)
-                err["loc"] = tuple(err.get("loc", ()))
                 p = _problem_from_pydantic(err)
                 if err["type"] == "extra_forbidden":
                     p = Problem(p.path, p.message, ", ".join(sorted(model.model_fields)) or
@@ -882,10 +882,10 @@ def patient_refs(scenario: Scenario) -> tuple[PatientRef, ...]:
     """The run's patients, in order."""
     selection = scenario.patients
     if isinstance(selection, Population):
-        from pumplab.physiology.population import PopulationSampler
-
         # Names only (computed without generating anyone): the sampler's own rule.
         import numpy as np
+
+        from pumplab.physiology.population import PopulationSampler
 
         sampler = PopulationSampler(selection.population, np.random.default_rng(selection.seed),
                                     groups=tuple(selection.groups))

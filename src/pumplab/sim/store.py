@@ -34,6 +34,7 @@ Deliberately not here: running tasks (:mod:`pumplab.sim.runner`).
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 import os
 import sqlite3
@@ -45,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pumplab.errors import InputError
 from pumplab.sim.provenance import git_commit, pumplab_version
-from pumplab.sim.results import ARM_KEYS, Provenance, RunResult, TaskResult, Traces
+from pumplab.sim.results import ARM_KEYS, Provenance, RunResult, TaskResult
 from pumplab.sim.scenario import ArmSpec, Scenario, patient_refs, scenario_canonical
 
 if TYPE_CHECKING:
@@ -448,11 +449,11 @@ def export_store(store_path: str | os.PathLike[str], out_dir: str | os.PathLike[
     path = Path(store_path)
     if not path.is_file():
         raise InputError("no such results store", source=str(path))
-    pyarrow = None
+    pyarrow: Any = None
     if fmt == "parquet":
         try:
-            import pyarrow  # type: ignore[import-untyped, no-redef, unused-ignore]
-            import pyarrow.parquet  # type: ignore[import-untyped, unused-ignore]
+            importlib.import_module("pyarrow.parquet")
+            pyarrow = importlib.import_module("pyarrow")
         except ImportError as exc:
             raise InputError("Parquet export needs pyarrow, which is not installed",
                              field="--format",
