@@ -7,6 +7,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
 from pumplab.sim.results import (
@@ -176,3 +178,28 @@ def test_bootstrap_interval_width_agrees_with_the_t_interval_on_normal_data() ->
     t = scipy_stats.t.interval(0.95, df=values.size - 1, loc=values.mean(),
                                scale=scipy_stats.sem(values))
     assert boot[0] == pytest.approx(t[0], abs=0.15) and boot[1] == pytest.approx(t[1], abs=0.15)
+
+
+@given(st.integers(1, 500).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))))
+def test_wilson_interval_contains_the_observed_rate_within_0_and_1(kn: tuple[int, int]) -> None:
+    """For any k of n: 0 <= low <= k/n <= high <= 1."""
+    k, n = kn
+    low, high = wilson_interval(k, n)
+    assert 0.0 <= low <= k / n <= high <= 1.0
+
+
+@given(st.lists(st.tuples(st.floats(0, 50), st.floats(1, 400), st.floats(0, 100),
+                          st.booleans()), min_size=1, max_size=8))
+def test_arm_summary_bounds_hold_for_any_cohort(
+        rows: list[tuple[float, float, float, bool]]) -> None:
+    """Sum of insulin, min of minimum BG, mean of percentages within the patients' range."""
+    results = [result(patient=f"p{i}", attacker_insulin_u=u, min_bg_mg_dl=bg,
+                      tir_70_180_pct=tir, attack_succeeded=ok)
+               for i, (u, bg, tir, ok) in enumerate(rows)]
+    s = summarize_arm(results)
+    assert s["attacker_insulin_u"] == pytest.approx(sum(r[0] for r in rows), abs=1e-3)
+    assert s["min_bg_mg_dl"] == pytest.approx(min(r[1] for r in rows), abs=1e-4)
+    tirs = [r[2] for r in rows]
+    assert min(tirs) - 1e-4 <= s["tir_70_180_pct"] <= max(tirs) + 1e-4
+    assert s["attack_succeeded"] == any(r[3] for r in rows)
+    assert s["successes"] == sum(r[3] for r in rows) and len(s["patients"]) == len(rows)

@@ -270,6 +270,8 @@ def execute(tasks: Sequence[Task], *, jobs: int = 1, dask: str | None = None,
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     if resume and store is None:
         raise ValueError("resume needs a store")
+    if store_traces and not all(t.keep_traces for t in tasks):
+        raise ValueError("store_traces needs tasks planned with keep_traces=True")
     order = [t.key for t in tasks]
     if len(set(order)) != len(order):
         raise ValueError("two tasks share an (arm, patient, seed) key")
@@ -302,14 +304,17 @@ def execute(tasks: Sequence[Task], *, jobs: int = 1, dask: str | None = None,
 
 def _run_here(tasks: Sequence[Task], finished: Callable[[Task, TaskResult], None],
               done: Callable[[], int], total: int) -> None:
-    for task in tasks:
-        try:
-            result = run_task(task)
-        except KeyboardInterrupt:
-            raise RunInterrupted(done(), total) from None
-        except Exception as exc:
-            raise TaskFailed(task, exc) from exc
-        finished(task, result)
+    try:
+        for task in tasks:
+            try:
+                result = run_task(task)
+            except Exception as exc:
+                raise TaskFailed(task, exc) from exc
+            finished(task, result)
+    except KeyboardInterrupt:
+        # During a task or while its result is written (the store's transaction
+        # rolls back): either way the finished tasks are committed.
+        raise RunInterrupted(done(), total) from None
 
 
 def _worker_init() -> None:
