@@ -46,6 +46,7 @@ th:first-child,td:first-child{text-align:left}
 .figs{display:flex;flex-wrap:wrap;gap:1rem}
 figure{margin:0}figure svg{max-width:100%;height:auto}
 figcaption{font-size:.8rem;color:#555}
+.scroll{overflow-x:auto;max-width:100%}
 dl{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem;font-size:.85rem}
 dt{font-weight:600}dd{margin:0;font-family:ui-monospace,monospace}
 """
@@ -244,7 +245,8 @@ def _metrics_html(result: RunResult, doc: dict[str, Any]) -> str:
         cells += [f"<td data-arm=\"{_e(arm.name)}\" data-key=\"{_e(k)}\">"
                   f"{_e(format_value(k, summary[k]))}</td>" for k in keys]
         rows.append(f"<tr>{''.join(cells)}</tr>")
-    table = f"<table id=\"metrics-arms\"><tr>{head}</tr>{''.join(rows)}</table>"
+    table = (f"<div class=\"scroll\"><table id=\"metrics-arms\"><tr>{head}</tr>"
+             f"{''.join(rows)}</table></div>")
     ci_rows = []
     for arm in result.arms:
         ci = (doc.get(arm.name) or {}).get("ci95")
@@ -257,7 +259,8 @@ def _metrics_html(result: RunResult, doc: dict[str, Any]) -> str:
         ci_head = "".join(f"<th>{_e(name)}</th>" for name in ["arm", *first])
         table += ("<p>95 % confidence intervals over the arm's runs (Wilson for the success "
                   "rate, seeded percentile bootstrap for means; docs/scale.md).</p>"
-                  f"<table id=\"metrics-ci\"><tr>{ci_head}</tr>{''.join(ci_rows)}</table>")
+                  f"<div class=\"scroll\"><table id=\"metrics-ci\"><tr>{ci_head}</tr>"
+                  f"{''.join(ci_rows)}</table></div>")
     phead = "".join(f"<th>{_e(k)}</th>" for k in ["arm", "patient", "seed", *keys])
     prow = []
     for arm in result.arms:
@@ -267,7 +270,8 @@ def _metrics_html(result: RunResult, doc: dict[str, Any]) -> str:
             cells += [f"<td>{_e(format_value(k, p[k]))}</td>" for k in keys]
             prow.append(f"<tr>{''.join(cells)}</tr>")
     table += (f"<details><summary>Per patient ({len(prow)} rows)</summary>"
-              f"<table id=\"metrics-patients\"><tr>{phead}</tr>{''.join(prow)}</table>"
+              f"<div class=\"scroll\"><table id=\"metrics-patients\"><tr>{phead}</tr>"
+              f"{''.join(prow)}</table></div>"
               "</details>")
     return table
 
@@ -294,7 +298,8 @@ def _matrix_html(result: RunResult, png: Path | None, figs: Any) -> str:
             cells.append(f"<td>{_e(text)}</td>")
         body.append(f"<tr data-attack=\"{_e(r['attack'])}\" data-mode=\"{_e(r['mode'])}\">"
                     f"{''.join(cells)}</tr>")
-    table = f"<table id=\"attack-matrix\"><tr>{head}</tr>{''.join(body)}</table>"
+    table = (f"<div class=\"scroll\"><table id=\"attack-matrix\"><tr>{head}</tr>"
+             f"{''.join(body)}</table></div>")
     if not rows:
         return table
     image = figs.render(figs.heatmap_figure(rows), "attack-matrix-heatmap",
