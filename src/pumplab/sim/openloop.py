@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from pumplab.clock import MS_PER_MINUTE
 from pumplab.devices.cgm import CgmTransmitter
 from pumplab.devices.history import HistoryStore, MemoryHistory, SqliteHistory
 from pumplab.devices.meter import Meter
@@ -32,7 +33,7 @@ from pumplab.devices.remote import Remote
 from pumplab.errors import InputError
 from pumplab.link.memory import InMemoryLink
 from pumplab.people.person import Person, PersonEnvironment, PersonProfile
-from pumplab.physiology import PatientBatch, Subject, load_cohort
+from pumplab.physiology import Cohort, PatientBatch, Subject, load_cohort
 from pumplab.physiology.meals import MealRandomness, load_meal_plan, realize_meals
 from pumplab.physiology.meter import GlucoseMeter
 from pumplab.physiology.sensor import CgmRandomness, CgmSensorArray, cgm_preset
@@ -75,10 +76,18 @@ class OpenLoopConfig:
     link_loss: float = 0.0
     use_remote: bool = True
     person: PersonProfile = field(default_factory=PersonProfile)
+    #: The subjects themselves, when they are not all standard ones (a generated
+    #: population); ``patients`` must then equal ``cohort.names``.
+    cohort: Cohort | None = None
+    #: The pump's user clock (local wall time, ms since 1970) at minute 0; its
+    #: time of day is also where the meal plan and the person's day start.
+    start_clock_ms: int = RUN_START_CLOCK_MS
 
     def __post_init__(self) -> None:
         if not self.patients:
             raise InputError("at least one patient is needed", field="patients")
+        if self.cohort is not None and tuple(self.cohort.names) != tuple(self.patients):
+            raise ValueError("patients must equal cohort.names when a cohort is given")
         if not 1 <= self.minutes <= 14 * 24 * 60:
             raise InputError(f"{self.minutes} minutes", field="minutes",
                              allowed="1–20160 (14 days)")
@@ -165,8 +174,10 @@ def _open_history(config: OpenLoopConfig, serial: str, name: str) -> HistoryStor
 
 def build_open_loop_world(config: OpenLoopConfig) -> World:
     """Wire the open-loop day described by ``config`` (not yet run)."""
-    cohort = load_cohort().select(list(config.patients))
+    cohort = (config.cohort if config.cohort is not None
+              else load_cohort().select(list(config.patients)))
     n = len(cohort)
+    start_minute_of_day = (config.start_clock_ms // MS_PER_MINUTE) % (24 * 60)
     streams = RandomStreams(config.seed)
     mode = ProtocolMode(config.mode)
     plan = load_meal_plan(config.meals)
@@ -175,7 +186,8 @@ def build_open_loop_world(config: OpenLoopConfig) -> World:
         counting=streams.generator("meals.counting"),
         names=cohort.names,
     )
-    meals = realize_meals(plan, n_patients=n, n_minutes=config.minutes, randomness=meal_rnd)
+    meals = realize_meals(plan, n_patients=n, n_minutes=config.minutes, randomness=meal_rnd,
+                          start_minute_of_day=start_minute_of_day)
     sensor = CgmSensorArray(
         cgm_preset(config.cgm_model),
         CgmRandomness.from_generators(
@@ -186,7 +198,7 @@ def build_open_loop_world(config: OpenLoopConfig) -> World:
         ),
         sensor_age_min=config.sensor_age_min,
     )
-    world = World(PatientBatch(cohort), config.minutes)
+    world = World(PatientBatch(cohort), config.minutes, start_minute_of_day=start_minute_of_day)
     for i, subject in enumerate(cohort):
         _add_patient(world, config, streams, mode, i, subject, meals.meals[i], sensor)
     return world
@@ -196,10 +208,12 @@ def _add_patient(world: World, config: OpenLoopConfig, streams: RandomStreams,
                  mode: ProtocolMode, i: int, subject: Subject, meals: Any,
                  sensor: CgmSensorArray) -> None:
     clock = world.clock
+    # Per-patient streams are keyed by the subject's name, not its row, so a
+    # patient sees the same draws alone (one lab task per patient) or in a batch.
     serial = f"{100000 + i}"
     pump_address = f"pump:{serial}"
     cgm_id, meter_id, remote_id = f"SN{i:05d}", f"MTR{i:05d}", f"RMT{i:05d}"
-    loss_rng = streams.generator(f"link.{i}") if config.link_loss > 0 else None
+    loss_rng = streams.generator(f"link.{subject.name}") if config.link_loss > 0 else None
     link = InMemoryLink(clock, rng=loss_rng, loss=config.link_loss)
     max_meal = max((m.carbs_g for m in meals), default=60.0)
     settings = pump_settings_for(subject, max_meal_g=max_meal, mode=mode,
@@ -208,8 +222,8 @@ def _add_patient(world: World, config: OpenLoopConfig, streams: RandomStreams,
     history = _open_history(config, serial, subject.name)
     motor = WorldMotor(world, i)
     pump = Pump(serial=serial, clock=clock, link=link, history=history, motor=motor,
-                mode=mode, settings=settings, rng=streams.generator(f"pump.{i}"),
-                clock_ms=RUN_START_CLOCK_MS)
+                mode=mode, settings=settings, rng=streams.generator(f"pump.{subject.name}"),
+                clock_ms=config.start_clock_ms)
     pump.start()
     secure = mode is ProtocolMode.SECURE
     if secure:
@@ -220,7 +234,7 @@ def _add_patient(world: World, config: OpenLoopConfig, streams: RandomStreams,
             _must(ui.pair(pump, f"remote:{remote_id}", Role.REMOTE), "pairing the remote")
     cgm = CgmTransmitter(f"cgm:{cgm_id}", pump_address, clock, link, world.cgm_source(i, sensor))
     cgm.start()
-    meter_model = GlucoseMeter(rng=streams.generator(f"meter.{i}"))
+    meter_model = GlucoseMeter(rng=streams.generator(f"meter.{subject.name}"))
 
     def measure() -> tuple[float | None, str]:
         result = meter_model.measure(world.bg_mg_dl(i))
@@ -244,7 +258,7 @@ def _add_patient(world: World, config: OpenLoopConfig, streams: RandomStreams,
         remote=remote,
         start_minute_of_day=world.start_minute_of_day,
     )
-    person = Person(env, config.person, streams.generator(f"person.{i}"), meals)
+    person = Person(env, config.person, streams.generator(f"person.{subject.name}"), meals)
     person.start()
 
     def on_annunciation(event: Any) -> None:
