@@ -8,14 +8,14 @@ semantics):
 
 * food = carbs / carb ratio at the time of day;
 * correction from the BG entered: the latest CGM reading if it is at most
-  ``bg_max_age_min`` (15) old, else no BG (no correction, active insulin not
+  ``wizard_bg_max_age_min`` (15) old, else no BG (no correction, active insulin not
   used) — a person uses the value on the screen;
 * active insulin: bolus insulin on board (every bolus in the input, on the
   therapy profile's insulin curve), subtracted from a positive correction only;
 * rounded down to the pump's bolus increment; a total above the pump's max
   bolus is sent as the max bolus with a reason saying so.
 
-A meal is *pending* while it is at most ``window_min`` (30) old and no ordinary
+A meal is *pending* while it is at most ``meal_window_min`` (30) old and no ordinary
 (non-automatic) bolus was given at or after its time; the earliest pending
 meal is bolused first, one per decision.  The bolus is a
 :class:`~pumplab.control.interface.MealBolus`, which the supervisor checks
@@ -48,6 +48,7 @@ from pumplab.control.interface import (
 )
 from pumplab.errors import InputError, SettingsError
 from pumplab.therapy import Dose, insulin_on_board
+from pumplab.therapy.rounding import is_on_grid
 from pumplab.therapy.wizard import (
     X23_MAX_BOLUS_DEFAULT_U,
     X23_MAX_BOLUS_LIMIT_U,
@@ -56,7 +57,6 @@ from pumplab.therapy.wizard import (
     WizardSettings,
     bolus_wizard,
 )
-from pumplab.therapy.rounding import is_on_grid
 
 __all__ = [
     "BasalBolusController",
@@ -75,14 +75,14 @@ class MealBolusSettings:
     """How the person boluses for announced meals.
 
     ``max_bolus_u`` is the pump's max bolus (x23: 0–25 U in 0.1-U steps,
-    default 10 U); ``window_min`` how long after its announcement a meal is
-    still bolused; ``bg_max_age_min`` how old a CGM reading may be to be
-    entered in the wizard (the supervisor's stale-data limit).
+    default 10 U); ``meal_window_min`` how long after its announcement a meal
+    is still bolused; ``wizard_bg_max_age_min`` how old a CGM reading may be
+    to be entered in the wizard (the supervisor's stale-data limit).
     """
 
     max_bolus_u: float = X23_MAX_BOLUS_DEFAULT_U
-    window_min: float = 30.0
-    bg_max_age_min: float = 15.0
+    meal_window_min: float = 30.0
+    wizard_bg_max_age_min: float = 15.0
 
     def __post_init__(self) -> None:
         if not (isinstance(self.max_bolus_u, int | float) and not isinstance(self.max_bolus_u, bool)
@@ -91,7 +91,7 @@ class MealBolusSettings:
                 and is_on_grid(self.max_bolus_u, X23_MAX_BOLUS_STEP)):
             raise SettingsError(f"{self.max_bolus_u!r} U is not allowed", field="max_bolus_u",
                                 allowed=f"0–{X23_MAX_BOLUS_LIMIT_U:g} U in 0.1-U steps")
-        for name in ("window_min", "bg_max_age_min"):
+        for name in ("meal_window_min", "wizard_bg_max_age_min"):
             value = getattr(self, name)
             if isinstance(value, bool) or not (isinstance(value, int | float)
                                                and math.isfinite(value) and value > 0):
@@ -137,13 +137,13 @@ def wizard_meal_bolus(inputs: ControllerInput, settings: MealBolusSettings) -> t
     No pending meal: ``(None, ())``.  A meal the wizard cannot take (more than
     300 g) is not bolused, and the reason says why.
     """
-    meal = pending_meal(inputs, settings.window_min)
+    meal = pending_meal(inputs, settings.meal_window_min)
     if meal is None:
         return None, ()
     profile = inputs.profile
     wizard = WizardSettings(carb_ratio_g_per_u=profile.carb_ratio, isf_mg_dl_per_u=profile.isf,
                             bg_target=profile.target, max_bolus_u=settings.max_bolus_u)
-    bg = wizard_bg_mg_dl(inputs, settings.bg_max_age_min)
+    bg = wizard_bg_mg_dl(inputs, settings.wizard_bg_max_age_min)
     iob = bolus_iob_u(inputs)
     try:
         rec = bolus_wizard(carbs_g=meal.carbs_g, bg_mg_dl=bg, active_insulin_u=iob,

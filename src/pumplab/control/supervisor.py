@@ -292,9 +292,9 @@ class SupervisorLimits:
                                  allowed=allowed)
 
         for name in ("max_iob_u", "max_temp_basal_u_per_h", "max_micro_bolus_u",
-                     "max_meal_bolus_u", "meal_window_min", "low_suspend_mg_dl", "low_horizon_min", "trend_window_min",
-                     "stale_after_min", "noise_window_min", "noise_limit_mg_dl",
-                     "flat_window_min"):
+                     "max_meal_bolus_u", "meal_window_min", "low_suspend_mg_dl",
+                     "low_horizon_min", "trend_window_min", "stale_after_min",
+                     "noise_window_min", "noise_limit_mg_dl", "flat_window_min"):
             value = getattr(self, name)
             if isinstance(value, bool) or not (isinstance(value, int | float)
                                                and math.isfinite(value) and value >= 0):
