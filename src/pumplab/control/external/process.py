@@ -122,8 +122,8 @@ class LineProcess:
         assert stdin is not None and stdout is not None
         if self._buffer or self._readable_now(stdout):
             self.kill()
-            raise ControllerError("external controller wrote output nobody asked for "
-                                  "(more than one line per request?)")
+            raise ControllerError("external controller wrote more than one line for one "
+                                  "request (output nobody asked for)")
         start = time.monotonic()
         deadline = start + timeout_s
         with selectors.DefaultSelector() as sel:
@@ -157,6 +157,10 @@ class LineProcess:
                 self._buffer += chunk
         reply, _, rest = self._buffer.partition(b"\n")
         self._buffer = rest
+        if len(reply) > self.max_line_bytes:
+            self.kill()
+            raise ControllerError(f"external controller wrote a line longer than "
+                                  f"{self.max_line_bytes} bytes")
         if rest:
             self.kill()
             raise ControllerError("external controller wrote more than one line for one "
