@@ -47,8 +47,7 @@ def main() -> None:
     if mode == "noisy_stderr":
         sys.stderr.write("x" * (2 << 20) + "\n")
         sys.stderr.flush()
-    answered = 0
-    for line in sys.stdin:
+    for answered, line in enumerate(sys.stdin):
         req = json.loads(line)
         if mode in ("echo", "noisy_stderr") or (mode == "flaky" and answered == 0):
             say(json.dumps(echo(req)))
@@ -83,7 +82,6 @@ def main() -> None:
             sys.exit(3)
         else:
             sys.exit(f"unknown mode {mode}")
-        answered += 1
 
 
 if __name__ == "__main__":

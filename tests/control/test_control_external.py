@@ -80,8 +80,8 @@ def ext(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
 def test_request_holds_the_case_keys_the_raw_glucose_and_pumplab_extras() -> None:
     """The request is oref0's CASE (parseable by pumplab's own CASE reader), the raw CGM
     entries newest first, and the interface's extra figures."""
-    inp = controller_input(linear_trace(120, 1.0, 12), carbs=(CarbRecord(NOW_MS - 10 * MS_PER_MINUTE,
-                                                                        40.0),),
+    inp = controller_input(linear_trace(120, 1.0, 12),
+                           carbs=(CarbRecord(NOW_MS - 10 * MS_PER_MINUTE, 40.0),),
                            boluses=(BolusRecord(NOW_MS - 9 * MS_PER_MINUTE, 4.0),))
     req = request(inp, CASE, 7, 360.0)
     assert req is not None
@@ -217,7 +217,7 @@ def test_two_lines_for_one_request_are_caught_by_the_next_cycle(ext) -> None:  #
     """A second line is seen at once if it came with the first, else before or as the
     next cycle's answer (it carries the wrong cycle): in every interleaving, by cycle 2."""
     c = ext("two_lines")
-    with pytest.raises(ControllerError, match="more than one line|expected 2"):
+    with pytest.raises(ControllerError, match=r"more than one line|expected 2"):
         c.decide(INP)
         c.decide(INP)
 
