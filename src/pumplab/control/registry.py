@@ -54,6 +54,7 @@ from pumplab.errors import SettingsError
 
 __all__ = [
     "CONTROLLER_NAMES",
+    "REQUIRED",
     "ControllerSpec",
     "Parameter",
     "build_controller",

@@ -41,12 +41,13 @@ what the person does (it is drawn, not caused).
 
 from __future__ import annotations
 
+import bisect
 import enum
 import hashlib
 import math
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pumplab.control.interface import MS_PER_MINUTE, CgmReading
 from pumplab.errors import SettingsError
@@ -181,17 +182,32 @@ class FaultPlan:
     """The episodes of a run, in time order; applies them to readings."""
 
     episodes: tuple[FaultEpisode, ...]
+    _starts: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    _longest_ms: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        ordered = tuple(sorted(self.episodes, key=lambda e: (e.start_ms, e.kind)))
+        object.__setattr__(self, "episodes", ordered)
+        object.__setattr__(self, "_starts", tuple(e.start_ms for e in ordered))
+        object.__setattr__(self, "_longest_ms",
+                           max((e.end_ms - e.start_ms for e in ordered), default=0))
+
+    def active(self, t_ms: int) -> list[FaultEpisode]:
+        """The episodes under way at ``t_ms``."""
+        lo = bisect.bisect_right(self._starts, t_ms - self._longest_ms - 1)
+        hi = bisect.bisect_right(self._starts, t_ms)
+        return [e for e in self.episodes[lo:hi] if e.start_ms <= t_ms < e.end_ms]
 
     def dropped(self, t_ms: int) -> bool:
         """True if a reading at ``t_ms`` is lost."""
-        return any(e.kind is FaultKind.DROPOUT and e.start_ms <= t_ms < e.end_ms
-                   for e in self.episodes)
+        return any(e.kind is FaultKind.DROPOUT for e in self.active(t_ms))
 
     def reading(self, reading: CgmReading) -> CgmReading | None:
         """What the sensor shows instead of ``reading`` (None: nothing at all)."""
-        if self.dropped(reading.t_ms):
+        active = self.active(reading.t_ms)
+        if any(e.kind is FaultKind.DROPOUT for e in active):
             return None
-        depression = max((e.depression_mg_dl(reading.t_ms) for e in self.episodes), default=0.0)
+        depression = max((e.depression_mg_dl(reading.t_ms) for e in active), default=0.0)
         if depression <= 0.0:
             return reading
         shown = max(SENSOR_FLOOR_MG_DL, float(round(reading.bg_mg_dl - depression)))
@@ -289,7 +305,7 @@ def plan_faults(faults: SensorFaults, *, seed: int, start_ms: int, end_ms: int,
                                  minute_of_day_at_zero)
     if faults.dropouts is not None:
         episodes += _dropouts(faults.dropouts, seed, start_ms, end_ms)
-    return FaultPlan(tuple(sorted(episodes, key=lambda e: (e.start_ms, e.kind))))
+    return FaultPlan(tuple(episodes))
 
 
 def apply_faults(readings: Iterable[CgmReading], faults: SensorFaults, *, seed: int,
