@@ -192,3 +192,28 @@ def test_a_day_with_each_controller_never_makes_the_pump_refuse(
     assert len(bolused) == len(set(bolused))
     if name != "none":
         assert len(bolused) == len(meal_cycles)  # every meal bolused (none older than 30 min)
+
+
+weird = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**6, 10**6),
+                  st.booleans(), st.none(), st.text(max_size=2))
+
+
+@settings(max_examples=150, deadline=None)
+@given(inp=loop_inputs(), lim=st.sampled_from(LIMIT_SETS), data=st.data())
+def test_any_meal_bolus_asked_for_is_sent_only_within_the_rules(
+        inp: ControllerInput, lim: SupervisorLimits, data: st.DataObject) -> None:
+    """A meal bolus of any shape — for an announced meal or not, any carbs, BG and units,
+    wrong types — is sent only for an announced, recent, not yet bolused meal, within the
+    wizard and the max bolus; a malformed one makes the decision nonsense."""
+    from pumplab.control import MealBolus
+
+    announced = [c.t_ms for c in inp.carbs] or [NOW_MS]
+    meal = MealBolus(
+        data.draw(st.one_of(st.sampled_from(announced), st.integers(NOW_MS - 90 * MIN, NOW_MS),
+                            weird)),
+        data.draw(st.one_of(st.sampled_from([c.carbs_g for c in inp.carbs] or [45.0]), weird)),
+        data.draw(st.one_of(st.none(), st.floats(20, 600), weird)),
+        data.draw(st.one_of(st.floats(0, 40), weird)))
+    result, _ = supervise(lim, SupervisorState(), inp, Decided(Decision(meal_bolus=meal)))
+    check_sendable(result, lim)
+    check_meal(result.decision, inp, lim)
