@@ -34,7 +34,6 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from pumplab.control import (
     MS_PER_MINUTE,
@@ -147,7 +146,6 @@ def supervisor_cost_us(inputs: list[ControllerInput]) -> float:
 
 def pump_day_ms() -> float:
     from benchmarks.pump_day import pump_day
-
     from pumplab.devices.history import MemoryHistory
 
     best = math.inf
