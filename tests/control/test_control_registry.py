@@ -15,6 +15,7 @@ from pumplab.control.registry import (
     REQUIRED,
     ControllerSpec,
     build_controller,
+    close_controller,
     parameters,
     spec_from_mapping,
 )
@@ -158,3 +159,23 @@ def test_bad_scenario_tables_name_the_key_path(table: dict[str, object], field: 
     with pytest.raises(SettingsError) as info:
         spec_from_mapping(table)
     assert info.value.field == field
+
+
+def test_close_controller_stops_an_external_process_and_ignores_the_others() -> None:
+    """close_controller reaches the external process inside the meal-bolus wrapper."""
+    import sys
+    from pathlib import Path
+
+    from control_helpers import controller_input, linear_trace
+
+    child = str(Path(__file__).parent / "external_child.py")
+    c = build_controller("external", {"command": [sys.executable, child, "echo"],
+                                      "max_iob_u": 3, "timeout_s": 60, "startup_timeout_s": 60})
+    assert isinstance(c, WithMealBoluses) and isinstance(c.inner, ExternalController)
+    c.decide(controller_input(linear_trace(120, 1.0, 12)))
+    process = c.inner._process
+    assert process is not None and process.alive
+    close_controller(c)
+    assert not process.alive
+    for name in ("none", "pid", "lgs"):
+        close_controller(build_controller(name, MINIMAL[name]))

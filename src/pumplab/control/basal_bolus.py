@@ -216,6 +216,12 @@ class WithMealBoluses:
         """The inner controller's name."""
         return self.inner.name
 
+    def close(self) -> None:
+        """Close the inner controller if it holds anything (an external process)."""
+        close = getattr(self.inner, "close", None)
+        if callable(close):
+            close()
+
     def decide(self, inputs: ControllerInput) -> Decision:
         """``inner.decide(inputs)`` with the pending meal's wizard bolus added."""
         decision = self.inner.decide(inputs)

@@ -58,6 +58,7 @@ __all__ = [
     "ControllerSpec",
     "Parameter",
     "build_controller",
+    "close_controller",
     "parameters",
     "spec_from_mapping",
 ]
@@ -260,6 +261,14 @@ def _external(groups: dict[str, dict[str, object]], ppath: str) -> Controller:
     case = _settings(Oref0Settings, groups.get("case", {}), ppath)
     settings = _settings(ExternalSettings, {"command": command, "case": case, **ext}, ppath)
     return ExternalController(settings)
+
+
+def close_controller(controller: Controller) -> None:
+    """Release what a controller holds (an external process); a no-op for the others.
+    Call it at the end of a run for every controller built."""
+    close = getattr(controller, "close", None)
+    if callable(close):
+        close()
 
 
 @dataclass(frozen=True, slots=True)
