@@ -22,6 +22,7 @@ garbage-collected.
 
 from __future__ import annotations
 
+import collections
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -92,7 +93,8 @@ class ExternalController:
         self._fresh = False
         self._cycle = 0
         self.starts = 0
-        self.failures: list[str] = []
+        #: The last 50 failures' messages (for a trial's report).
+        self.failures: collections.deque[str] = collections.deque(maxlen=50)
 
     @property
     def name(self) -> str:
