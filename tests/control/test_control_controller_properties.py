@@ -204,7 +204,8 @@ def test_any_meal_bolus_asked_for_is_sent_only_within_the_rules(
         inp: ControllerInput, lim: SupervisorLimits, data: st.DataObject) -> None:
     """A meal bolus of any shape — for an announced meal or not, any carbs, BG and units,
     wrong types — is sent only for an announced, recent, not yet bolused meal, within the
-    wizard and the max bolus; a malformed one makes the decision nonsense."""
+    wizard and the max bolus; a malformed one makes the decision nonsense; every change is
+    recorded."""
     from pumplab.control import MealBolus
 
     announced = [c.t_ms for c in inp.carbs] or [NOW_MS]
@@ -217,3 +218,7 @@ def test_any_meal_bolus_asked_for_is_sent_only_within_the_rules(
     result, _ = supervise(lim, SupervisorState(), inp, Decided(Decision(meal_bolus=meal)))
     check_sendable(result, lim)
     check_meal(result.decision, inp, lim)
+    sent = result.decision.meal_bolus
+    asked_units = meal.units if isinstance(meal.units, int | float) else math.nan
+    if sent != meal and not (sent is None and asked_units == 0):
+        assert result.overrides, (meal, sent)  # every change to a real request is recorded
