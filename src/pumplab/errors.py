@@ -18,7 +18,9 @@ failed authentication"::
     ├── SafetyLimitError        a request beyond a delivery or withholding limit
     ├── HistoryError            the durable history cannot be used
     │   └── HistoryCorruptError verification found a bad record
-    └── LinkError               a message could not be carried by a link
+    ├── LinkError               a message could not be carried by a link
+    └── ControllerError         a closed-loop controller failed to decide (died, garbage)
+        └── ControllerTimeoutError  it did not answer within its deadline
 
 Misuse of the API by a programmer (a wrong type, an impossible argument in
 code) raises the built-in ``ValueError`` / ``TypeError`` instead: those are
@@ -29,6 +31,8 @@ from __future__ import annotations
 
 __all__ = [
     "AuthenticationError",
+    "ControllerError",
+    "ControllerTimeoutError",
     "DecodeError",
     "HistoryCorruptError",
     "HistoryError",
@@ -147,3 +151,25 @@ class HistoryCorruptError(HistoryError):
 
 class LinkError(PumpLabError):
     """A message could not be carried by a link (unknown address, closed link)."""
+
+
+class ControllerError(PumpLabError):
+    """A closed-loop controller could not give a decision: an external controller's
+    process died, wrote something that is not a decision, or reported an error.
+
+    The safety supervisor turns it into a recorded fallback to the scheduled
+    basal (``pumplab.control.supervisor.call_controller``).
+    """
+
+
+class ControllerTimeoutError(ControllerError):
+    """A controller did not answer within its deadline: ``elapsed_s`` against ``budget_s``.
+
+    Raised by a controller that enforces its own deadline (an out-of-process
+    controller); the supervisor records it as a timeout, not as an exception.
+    """
+
+    def __init__(self, message: str, *, elapsed_s: float, budget_s: float) -> None:
+        self.elapsed_s = elapsed_s
+        self.budget_s = budget_s
+        super().__init__(message)

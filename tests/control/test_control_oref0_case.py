@@ -179,3 +179,25 @@ def test_null_safety_multipliers_mean_the_defaults() -> None:
     case["glucose_status"].update(glucose=185, delta=5, short_avgdelta=5, long_avgdelta=5)
     case["profile"].update(max_daily_safety_multiplier=None, current_basal_safety_multiplier=None)
     assert determine_basal_case(case)["rate"] == 3.5
+
+
+def test_case_to_json_is_the_way_back() -> None:
+    """The generated CASEs (200 of the differential test's draws) parsed, turned
+    back into JSON and parsed again is the same CASE; and oref0's decision on it is the
+    same (the external controller sends exactly what pumplab's port decides on)."""
+    from dataclasses import replace
+
+    from oref0_cases import generate_cases
+
+    from pumplab.control.oref0 import case_to_json
+
+    for case in generate_cases(200, 20240301):
+        parsed = parse_case(case)
+        again = parse_case(case_to_json(parsed))
+        # currentTime goes back as epoch ms: its minute is then read in UTC.
+        assert replace(again, minute_of_hour=parsed.minute_of_hour) == parsed
+        if not parsed.profile.skip_neutral_temps:
+            ours = determine_basal_case(case)
+            back = determine_basal_case(case_to_json(parsed))
+            assert {k: v for k, v in back.items() if k != "reason"} == {
+                k: v for k, v in ours.items() if k != "reason"}

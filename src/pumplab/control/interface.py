@@ -6,7 +6,11 @@ status (the running temp basal, active insulin), recent boluses, basal actually
 delivered and carbs, the therapy profile and the current time — and it answers
 with a :class:`Decision`: a :class:`TempBasal` (rate and duration; duration 0
 cancels the running temp), an optional micro-bolus, or nothing, with
-structured :class:`Reason` s.
+structured :class:`Reason` s.  A controller that boluses for announced meals
+(the open-loop baseline, a hybrid loop) adds a :class:`MealBolus`: the bolus
+the pump's Bolus Wizard recommends for one announced meal (a
+:class:`CarbRecord`), which the supervisor checks against its own wizard
+figure rather than against the micro-bolus limit.
 
 Rules a controller follows:
 
@@ -53,6 +57,7 @@ __all__ = [
     "Controller",
     "ControllerInput",
     "Decision",
+    "MealBolus",
     "PumpStatus",
     "Reason",
     "TempBasal",
@@ -219,21 +224,44 @@ class Reason:
 
 
 @dataclass(frozen=True, slots=True)
+class MealBolus:
+    """A Bolus Wizard bolus for one announced meal.
+
+    ``announced_ms`` and ``carbs_g`` name the :class:`CarbRecord` the bolus is
+    for; ``bg_mg_dl`` is the BG entered in the wizard (None: none entered, no
+    correction); ``units`` the wizard's total the person would accept on the
+    pump (:func:`pumplab.therapy.bolus_wizard`).  It is an ordinary (not an
+    automatic) bolus: the supervisor limits it by its own wizard figure for
+    that meal and the pump's max bolus, not by the micro-bolus limit, and
+    sends at most one per announced meal.  Not validated here (see the module
+    docstring).
+    """
+
+    announced_ms: int
+    carbs_g: float
+    bg_mg_dl: float | None
+    units: float
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
-    """A controller's answer: a temp basal, a micro-bolus, both, or neither (leave the pump).
+    """A controller's answer: a temp basal, a micro-bolus, a meal bolus, any of them, or
+    none (leave the pump).
 
     ``temp_basal`` None means "leave the running basal as it is";
-    ``micro_bolus_u`` None or 0 means no bolus.
+    ``micro_bolus_u`` None or 0 means no automatic bolus; ``meal_bolus`` None
+    means no wizard bolus for an announced meal.
     """
 
     temp_basal: TempBasal | None = None
     micro_bolus_u: float | None = None
     reasons: tuple[Reason, ...] = ()
+    meal_bolus: MealBolus | None = None
 
     @property
     def is_nothing(self) -> bool:
         """True if the decision asks the pump for nothing."""
-        return self.temp_basal is None and not self.micro_bolus_u
+        return self.temp_basal is None and not self.micro_bolus_u and self.meal_bolus is None
 
 
 @runtime_checkable

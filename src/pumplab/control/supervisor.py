@@ -18,20 +18,37 @@ In order:
    45 min): **fall back to the scheduled basal** (cancel a running temp).
 3. **Controller** — it raised, timed out, or returned nonsense (not a
    ``Decision``; a NaN, infinite, negative or non-numeric rate, duration or
-   bolus; a duration that is not 0 or ≥ 30 min): fall back likewise — but the
-   CGM data are good, so steps 5 and 6 still apply to the fallback (a predicted
-   low still suspends).
-4. **Limits** on a sane decision: temp durations on the pump's 30-min grid
-   and at most ``max_temp_duration_min``; rate at most
-   ``max_temp_basal_u_per_h``; micro-bolus at most ``max_micro_bolus_u``;
-   the insulin it adds above the schedule (temp excess over its duration,
-   plus the bolus) within ``max_iob_u`` of the pump's IOB (bolus cut first);
-   rates and boluses rounded *down* to the pump's increments.
+   bolus; a duration that is not 0 or ≥ 30 min; a malformed meal bolus): fall
+   back likewise — but the CGM data are good, so steps 5 and 6 still apply to
+   the fallback (a predicted low still suspends).
+4. **Limits** on a sane decision: a meal bolus (below) first; temp
+   durations on the pump's 30-min grid and at most ``max_temp_duration_min``;
+   rate at most ``max_temp_basal_u_per_h``; micro-bolus at most
+   ``max_micro_bolus_u``; the insulin it adds above the schedule (temp excess
+   over its duration, plus the micro-bolus) within ``max_iob_u`` of the pump's
+   IOB plus the meal bolus being sent (micro-bolus cut first); rates and
+   boluses rounded *down* to the pump's increments.
 5. **Predicted low** — from the CGM trend alone (least squares over 20 min,
    projected 30 min): if the current or projected BG is below 70 mg/dL, no
    micro-bolus and a **zero temp** (30 min) unless the controller already
    asked for a zero temp or one is running.
 6. **Withholding limits** — see below.
+
+Meal boluses
+------------
+A :class:`~pumplab.control.interface.MealBolus` (a Bolus Wizard bolus for an
+announced meal) is the person's bolus, not an automatic one: it is not held
+to the micro-bolus or IOB limits and a predicted low does not drop it (the
+meal's carbs are coming, and the wizard already reduces the bolus below
+target).  Instead the supervisor sends it only for a meal announced in the
+input (a carb record at ``announced_ms`` with those carbs) at most
+``meal_window_min`` ago and not bolused before (by a non-automatic bolus at or
+after it, or by a meal bolus this supervisor sent), and never more than its
+*own* Bolus Wizard figure for that meal (``pumplab.therapy.bolus_wizard`` on
+the profile, the latest CGM reading if fresh, bolus insulin on board) nor the
+pump's max bolus (``max_meal_bolus_u``); rounded down to the bolus increment.
+It is checked on stale or noisy CGM data too (the wizard then has no BG: food
+only), but not when the pump is suspended or the controller failed.
 
 Withholding and the secure pump
 -------------------------------
@@ -83,15 +100,22 @@ from pumplab.control.interface import (
     Controller,
     ControllerInput,
     Decision,
+    MealBolus,
     Reason,
     TempBasal,
 )
-from pumplab.errors import SettingsError
+from pumplab.errors import ControllerTimeoutError, InputError, SettingsError
 from pumplab.therapy import (
     MILLIUNITS_PER_U,
     X23_BASAL_INCREMENT,
     X23_BOLUS_INCREMENT,
+    X23_MAX_BOLUS_DEFAULT_U,
+    X23_MAX_BOLUS_LIMIT_U,
+    Dose,
     IncrementRule,
+    WizardSettings,
+    bolus_wizard,
+    insulin_on_board,
     round_down,
 )
 
@@ -145,6 +169,8 @@ class Rule(enum.StrEnum):
     WITHHOLD_EPISODE_LIMIT = "withhold_episode_limit"
     WITHHOLD_DAY_LIMIT = "withhold_day_limit"
     PUMP_INCREMENT = "pump_increment"
+    MEAL_BOLUS_REFUSED = "meal_bolus_refused"
+    MEAL_BOLUS_LIMIT = "meal_bolus_limit"
 
 
 class AlertKind(enum.StrEnum):
@@ -205,11 +231,16 @@ def call_controller(controller: Controller, inputs: ControllerInput, *,
 
     With ``timer`` (a monotonic clock in seconds, e.g. ``time.perf_counter``,
     passed in by the loop's edge), a call that took longer than ``budget_s``
-    is :class:`TimedOut` and its answer discarded.
+    is :class:`TimedOut` and its answer discarded.  A controller that enforces
+    its own deadline (the ``external`` one) raises
+    :class:`~pumplab.errors.ControllerTimeoutError`, which is :class:`TimedOut`
+    with the controller's own figures.
     """
     start = timer() if timer is not None else 0.0
     try:
         output = controller.decide(inputs)
+    except ControllerTimeoutError as exc:
+        return TimedOut(exc.elapsed_s, exc.budget_s)
     except Exception as exc:  # any controller failure becomes a recorded fallback
         return Raised(f"{type(exc).__name__}: {exc}")
     if timer is not None:
@@ -236,6 +267,8 @@ class SupervisorLimits:
     max_iob_u: float
     max_temp_basal_u_per_h: float
     max_micro_bolus_u: float = 1.0
+    max_meal_bolus_u: float = X23_MAX_BOLUS_DEFAULT_U
+    meal_window_min: float = 30.0
     max_temp_duration_min: int = 120
     low_suspend_mg_dl: float = 70.0
     low_horizon_min: float = 30.0
@@ -259,9 +292,9 @@ class SupervisorLimits:
                                  allowed=allowed)
 
         for name in ("max_iob_u", "max_temp_basal_u_per_h", "max_micro_bolus_u",
-                     "low_suspend_mg_dl", "low_horizon_min", "trend_window_min",
-                     "stale_after_min", "noise_window_min", "noise_limit_mg_dl",
-                     "flat_window_min"):
+                     "max_meal_bolus_u", "meal_window_min", "low_suspend_mg_dl",
+                     "low_horizon_min", "trend_window_min", "stale_after_min",
+                     "noise_window_min", "noise_limit_mg_dl", "flat_window_min"):
             value = getattr(self, name)
             if isinstance(value, bool) or not (isinstance(value, int | float)
                                                and math.isfinite(value) and value >= 0):
@@ -271,6 +304,9 @@ class SupervisorLimits:
             if not (isinstance(value, int) and value >= TEMP_STEP_MIN
                     and value % TEMP_STEP_MIN == 0):
                 raise bad(name, "a whole number of minutes, ≥ 30, in 30-min steps")
+        if self.max_meal_bolus_u > X23_MAX_BOLUS_LIMIT_U:
+            raise bad("max_meal_bolus_u", f"at most {X23_MAX_BOLUS_LIMIT_U:g} U (the pump's "
+                                          f"max bolus limit)")
         if self.suspend_duration_min > self.max_temp_duration_min:
             raise bad("suspend_duration_min", "at most max_temp_duration_min")
         for name in ("flat_min_readings", "max_withhold_episode_min", "max_withhold_day_min",
@@ -382,9 +418,11 @@ def _zero_counts(kinds: Sequence[enum.Enum]) -> tuple[int, ...]:
 
 @dataclass(frozen=True, slots=True)
 class SupervisorState:
-    """The ledger and, per rule and alert, how many cycles it bound or was raised."""
+    """The ledger, the announced meals already bolused (their ``announced_ms``, last
+    24 h) and, per rule and alert, how many cycles it bound or was raised."""
 
     ledger: WithholdLedger = WithholdLedger()
+    meal_boluses: tuple[int, ...] = ()
     rule_counts: tuple[int, ...] = field(default_factory=lambda: _zero_counts(list(Rule)))
     alert_counts: tuple[int, ...] = field(default_factory=lambda: _zero_counts(list(AlertKind)))
     cycles: int = 0
@@ -491,6 +529,11 @@ def _nonsense(output: object) -> str | None:
     reasons: object = output.reasons
     if not isinstance(reasons, tuple) or not all(isinstance(r, Reason) for r in reasons):
         return "reasons are not a tuple of Reason"
+    meal: object = output.meal_bolus
+    if meal is not None:
+        why = _meal_nonsense(meal)
+        if why is not None:
+            return why
     temp: object = output.temp_basal
     if temp is not None:
         if not isinstance(temp, TempBasal):
@@ -506,6 +549,23 @@ def _nonsense(output: object) -> str | None:
     bolus: object = output.micro_bolus_u
     if bolus is not None and not (_is_number(bolus) and math.isfinite(bolus) and bolus >= 0):
         return f"micro-bolus {bolus!r} is not a finite number ≥ 0"
+    return None
+
+
+def _meal_nonsense(meal: object) -> str | None:
+    if not isinstance(meal, MealBolus):
+        return f"meal_bolus is {type(meal).__name__}, not a MealBolus"
+    if not (isinstance(meal.announced_ms, int) and not isinstance(meal.announced_ms, bool)):
+        return f"meal bolus announced_ms {meal.announced_ms!r} is not an integer time"
+    carbs: object = meal.carbs_g
+    if not (_is_number(carbs) and math.isfinite(carbs) and carbs > 0):
+        return f"meal bolus carbs {carbs!r} g are not a finite number > 0"
+    bg: object = meal.bg_mg_dl
+    if bg is not None and not (_is_number(bg) and math.isfinite(bg)):
+        return f"meal bolus BG {bg!r} is neither None nor a finite number"
+    units: object = meal.units
+    if not (_is_number(units) and math.isfinite(units) and units >= 0):
+        return f"meal bolus {units!r} U is not a finite number ≥ 0"
     return None
 
 
@@ -542,6 +602,67 @@ class _Work:
     temp: TempBasal | None
     bolus: float
     overrides: list[Override]
+    meal_u: float = 0.0
+
+
+def _wizard_limit_u(meal: MealBolus, inp: ControllerInput, lim: SupervisorLimits) -> float | None:
+    """The supervisor's own Bolus Wizard figure for ``meal`` (None: the wizard refuses it)."""
+    profile = inp.profile
+    latest = inp.latest_cgm()
+    bg = None
+    if (latest is not None and inp.now_ms - latest.t_ms <= lim.stale_after_min * MS_PER_MINUTE
+            and CGM_MIN_MG_DL <= latest.bg_mg_dl <= CGM_MAX_MG_DL):
+        bg = latest.bg_mg_dl
+    now_min = inp.now_ms / MS_PER_MINUTE
+    iob = insulin_on_board([Dose(b.t_ms / MS_PER_MINUTE, b.units) for b in inp.boluses
+                            if math.isfinite(b.units) and b.units > 0],
+                           now_min, profile.insulin_curve)
+    try:
+        wizard = WizardSettings(carb_ratio_g_per_u=profile.carb_ratio,
+                                isf_mg_dl_per_u=profile.isf, bg_target=profile.target,
+                                max_bolus_u=X23_MAX_BOLUS_LIMIT_U)
+        return bolus_wizard(carbs_g=meal.carbs_g, bg_mg_dl=bg, active_insulin_u=max(0.0, iob),
+                            minute_of_day=inp.minute_of_day, settings=wizard).total_u
+    except InputError:
+        return None
+
+
+def _meal(meal: MealBolus, inp: ControllerInput, lim: SupervisorLimits, state: SupervisorState,
+          overrides: list[Override]) -> float:
+    """Step 4, meal bolus: the units to send (0: none), every refusal or cut recorded."""
+    what = f"meal bolus {meal.units:g} U for {meal.carbs_g:g} g announced at {meal.announced_ms}"
+    announced = any(c.t_ms == meal.announced_ms and abs(c.carbs_g - meal.carbs_g) < 1e-9
+                    for c in inp.carbs)
+    age_min = (inp.now_ms - meal.announced_ms) / MS_PER_MINUTE
+    refusal = None
+    if not announced:
+        refusal = "no such meal announced"
+    elif not 0 <= age_min <= lim.meal_window_min:
+        refusal = f"announced {age_min:.0f} min ago (window {lim.meal_window_min:g} min)"
+    elif meal.announced_ms in state.meal_boluses or any(
+            not b.automatic and meal.announced_ms <= b.t_ms <= inp.now_ms for b in inp.boluses):
+        refusal = "that meal was bolused already"
+    if refusal is not None:
+        if meal.units > 0:
+            overrides.append(Override(Rule.MEAL_BOLUS_REFUSED, f"{what} refused: {refusal}"))
+        return 0.0
+    units = float(meal.units)
+    wizard = _wizard_limit_u(meal, inp, lim)
+    if wizard is None:
+        overrides.append(Override(Rule.MEAL_BOLUS_REFUSED, f"{what} refused: the Bolus Wizard "
+                                                           f"does not take {meal.carbs_g:g} g"))
+        return 0.0
+    cap = min(wizard, lim.max_meal_bolus_u)
+    if units > cap + 1e-9:
+        overrides.append(Override(Rule.MEAL_BOLUS_LIMIT,
+                                  f"{what} cut to {cap:g} U (wizard {wizard:g} U, max bolus "
+                                  f"{lim.max_meal_bolus_u:g} U)"))
+        units = cap
+    rounded = round_down(units, lim.bolus_increment)
+    if rounded != units:
+        overrides.append(Override(Rule.PUMP_INCREMENT, f"meal bolus {units:.4g} U rounded down "
+                                                       f"to {rounded:g} U"))
+    return rounded
 
 
 def _limit(work: _Work, inp: ControllerInput, lim: SupervisorLimits) -> None:
@@ -574,7 +695,7 @@ def _limit(work: _Work, inp: ControllerInput, lim: SupervisorLimits) -> None:
         work.bolus = lim.max_micro_bolus_u
     # IOB: the insulin the decision adds above the schedule must fit under max_iob_u.
     scheduled = inp.pump.scheduled_basal_u_per_h
-    iob = inp.pump.iob_u if math.isfinite(inp.pump.iob_u) else math.inf
+    iob = (inp.pump.iob_u + work.meal_u) if math.isfinite(inp.pump.iob_u) else math.inf
     excess = 0.0
     if temp is not None and not temp.cancels and temp.rate_u_per_h > scheduled:
         excess = (temp.rate_u_per_h - scheduled) * temp.duration_min / 60
@@ -719,8 +840,20 @@ def supervise(limits: SupervisorLimits, state: SupervisorState, inputs: Controll
     predicted: float | None = None
     reasons: tuple[Reason, ...] = ()
     final: Decision
-    if pump.suspended or not (math.isfinite(pump.iob_u)
-                              and math.isfinite(pump.scheduled_basal_u_per_h)):
+    pump_ok = not pump.suspended and math.isfinite(pump.iob_u) \
+        and math.isfinite(pump.scheduled_basal_u_per_h)
+    failure = _controller_failure(outcome)
+    # A meal bolus (the person's wizard bolus) is checked whatever the CGM says.
+    meal: MealBolus | None = None
+    meal_u = 0.0
+    if pump_ok and failure is None:
+        assert isinstance(outcome, Decided) and isinstance(outcome.output, Decision)
+        asked_meal = outcome.output.meal_bolus
+        if asked_meal is not None:
+            meal_u = _meal(asked_meal, inp, lim, state, overrides)
+            if meal_u > 0:
+                meal = replace(asked_meal, units=meal_u)
+    if not pump_ok:
         rule = Rule.PUMP_SUSPENDED if pump.suspended else Rule.PUMP_STATE_UNKNOWN
         overrides.append(Override(rule, "the pump is suspended" if pump.suspended
                                   else "the pump cannot vouch for its state: nothing sent"))
@@ -728,9 +861,10 @@ def supervise(limits: SupervisorLimits, state: SupervisorState, inputs: Controll
     elif (problem := _cgm_problem(inp, lim)) is not None:
         # Without usable CGM data nothing can be predicted: the scheduled basal.
         overrides.append(Override(problem.rule, problem.detail + ": scheduled basal"))
-        final = Decision(temp_basal=_fallback(inp))
+        if isinstance(outcome, Decided) and isinstance(outcome.output, Decision):
+            reasons = outcome.output.reasons if failure is None else ()
+        final = Decision(temp_basal=_fallback(inp), reasons=reasons, meal_bolus=meal)
     else:
-        failure = _controller_failure(outcome)
         if failure is not None:
             overrides.append(Override(failure.rule, failure.detail + ": scheduled basal"))
             work = _Work(_fallback(inp), 0.0, overrides)
@@ -738,7 +872,7 @@ def supervise(limits: SupervisorLimits, state: SupervisorState, inputs: Controll
             assert isinstance(outcome, Decided) and isinstance(outcome.output, Decision)
             asked = outcome.output
             reasons = asked.reasons
-            work = _Work(asked.temp_basal, float(asked.micro_bolus_u or 0.0), overrides)
+            work = _Work(asked.temp_basal, float(asked.micro_bolus_u or 0.0), overrides, meal_u)
             _limit(work, inp, lim)
         # A predicted low is acted on whatever the controller did, even if it failed.
         predicted = predicted_bg(inp, lim)
@@ -750,7 +884,7 @@ def supervise(limits: SupervisorLimits, state: SupervisorState, inputs: Controll
         alerts = _fit_withholding(work, inp, lim, episode_min, day_min, low)
         final = Decision(temp_basal=work.temp,
                          micro_bolus_u=work.bolus if work.bolus > 0 else None,
-                         reasons=reasons)
+                         reasons=reasons, meal_bolus=meal)
     temp = final.temp_basal
     withholding_min = None
     if temp is not None and not temp.cancels and _withholds(
@@ -763,8 +897,13 @@ def supervise(limits: SupervisorLimits, state: SupervisorState, inputs: Controll
     alert_counts = list(state.alert_counts)
     for kind in {a.kind for a in alerts}:
         alert_counts[list(AlertKind).index(kind)] += 1
-    new_state = replace(state, ledger=ledger, rule_counts=tuple(rule_counts),
-                        alert_counts=tuple(alert_counts), cycles=state.cycles + 1)
+    meals = state.meal_boluses
+    if final.meal_bolus is not None:
+        meals = (*meals, final.meal_bolus.announced_ms)
+    meals = tuple(t for t in meals if t > inp.now_ms - MS_PER_DAY)
+    new_state = replace(state, ledger=ledger, meal_boluses=meals,
+                        rule_counts=tuple(rule_counts), alert_counts=tuple(alert_counts),
+                        cycles=state.cycles + 1)
     return SupervisedDecision(inp.now_ms, final, outcome, tuple(overrides), tuple(alerts),
                               predicted, episode_min, day_min), new_state
 

@@ -22,6 +22,7 @@ from pumplab.control.oref0.case import (
     MealData,
     Oref0Case,
     Oref0Profile,
+    case_to_json,
     parse_case,
     parse_time_ms,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "Oref0Settings",
     "Predictions",
     "Step",
+    "case_to_json",
     "decision_from_result",
     "determine_basal",
     "determine_basal_case",

@@ -33,7 +33,9 @@ sets the sensitivity ratio); a CASE that reaches such a path without them is
 refused then, naming the field, rather than producing oref0's NaN.
 
 Unknown keys are ignored: real profile files carry dozens that determine-basal
-never reads.  This module does no I/O (the caller reads the file).
+never reads.  :func:`case_to_json` is the way back: a parsed CASE as the JSON
+object oref0 takes (what the ``external`` controller sends a process).  This
+module does no I/O (the caller reads the file).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ __all__ = [
     "MealData",
     "Oref0Case",
     "Oref0Profile",
+    "case_to_json",
     "parse_case",
     "parse_time_ms",
 ]
@@ -487,3 +490,92 @@ def parse_case(case: Mapping[str, Any]) -> Oref0Case:
         current_time_ms=now_ms,
         minute_of_hour=minute,
     )
+
+
+# ----------------------------------------------------------------- back to JSON
+
+#: Oref0Profile attributes and the profile keys oref0 reads them from, where they differ.
+_PROFILE_KEYS = {
+    "temptarget_set": "temptargetSet",
+    "noisy_cgm_target_multiplier": "noisyCGMTargetMultiplier",
+    "enable_uam": "enableUAM",
+    "enable_smb_always": "enableSMB_always",
+    "enable_smb_with_cob": "enableSMB_with_COB",
+    "enable_smb_after_carbs": "enableSMB_after_carbs",
+    "enable_smb_with_temptarget": "enableSMB_with_temptarget",
+    "enable_smb_high_bg": "enableSMB_high_bg",
+    "enable_smb_high_bg_target": "enableSMB_high_bg_target",
+    "allow_smb_with_high_temptarget": "allowSMB_with_high_temptarget",
+    "a52_risk_enable": "A52_risk_enable",
+    "max_smb_basal_minutes": "maxSMBBasalMinutes",
+    "max_uam_smb_basal_minutes": "maxUAMSMBBasalMinutes",
+    "smb_interval": "SMBInterval",
+    "remaining_carbs_cap": "remainingCarbsCap",
+    "remaining_carbs_fraction": "remainingCarbsFraction",
+    "max_delta_bg_threshold": "maxDelta_bg_threshold",
+    "carbs_req_threshold": "carbsReqThreshold",
+}
+
+
+def _profile_json(profile: Oref0Profile) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in Oref0Profile.__dataclass_fields__:
+        value = getattr(profile, name)
+        if value is None:
+            continue  # absent: oref0's default
+        out[_PROFILE_KEYS.get(name, name)] = value
+    return out
+
+
+def case_to_json(case: Oref0Case) -> dict[str, Any]:
+    """``case`` as the CASE object oref0's determine-basal takes (``parse_case`` of it
+    gives ``case`` back, ``currentTime`` as epoch milliseconds)."""
+    g = case.glucose_status
+    status: dict[str, Any] = {"glucose": g.glucose, "delta": g.delta,
+                              "short_avgdelta": g.short_avgdelta,
+                              "long_avgdelta": g.long_avgdelta, "date": g.date_ms}
+    for key, value in (("noise", g.noise), ("device", g.device), ("last_cal", g.last_cal)):
+        if value is not None:
+            status[key] = value
+    iob = case.iob_data
+    head: dict[str, Any] = {}
+    if iob.last_bolus_time_ms is not None:
+        head["lastBolusTime"] = iob.last_bolus_time_ms
+    if iob.last_temp is not None:
+        last: dict[str, Any] = {"date": iob.last_temp.date_ms}
+        if iob.last_temp.rate is not None:
+            last["rate"] = iob.last_temp.rate
+        if iob.last_temp.duration is not None:
+            last["duration"] = iob.last_temp.duration
+        head["lastTemp"] = last
+    iob_json: Any
+    if iob.ticks:
+        iob_json = [{"iob": t.iob, "activity": t.activity,
+                     "iobWithZeroTemp": {"iob": t.zt_iob, "activity": t.zt_activity}}
+                    for t in iob.ticks]
+        iob_json[0].update(head)
+    else:
+        iob_json = {"iob": iob.iob, "activity": iob.activity, **head}
+    m = case.meal_data
+    meal: dict[str, Any] = {"carbs": m.carbs, "mealCOB": m.meal_cob,
+                            "slopeFromMaxDeviation": m.slope_from_max_deviation,
+                            "slopeFromMinDeviation": m.slope_from_min_deviation,
+                            "bwFound": m.bw_found}
+    if m.last_carb_time_ms is not None:
+        meal["lastCarbTime"] = m.last_carb_time_ms
+    if m.reason is not None:
+        meal["reason"] = m.reason
+    out: dict[str, Any] = {
+        "glucose_status": status,
+        "currenttemp": {"rate": case.currenttemp.rate, "duration": case.currenttemp.duration,
+                        "temp": "absolute"},
+        "iob_data": iob_json,
+        "profile": _profile_json(case.profile),
+        "autosens": None if case.autosens_ratio is None else {"ratio": case.autosens_ratio},
+        "meal_data": meal,
+        "microBolusAllowed": case.micro_bolus_allowed,
+        "currentTime": case.current_time_ms,
+    }
+    if case.reservoir_data is not None:
+        out["reservoir_data"] = case.reservoir_data
+    return out

@@ -59,6 +59,8 @@ SAME_READING_MIN = 2.0
 #: Carbs count for 6 h; deviations for the UAM slope come from the last 45 min.
 CARB_WINDOW_MIN = 360.0
 DEVIATION_WINDOW_MIN = 45.0
+#: Buckets computed before the oldest deviation needed (each uses the 3 buckets before it).
+DEVIATION_MARGIN_MIN = 20.0
 MIN_CARBS_G = 1.0
 #: Valid sensor glucose starts at 39 mg/dL (lower values are error codes).
 MIN_VALID_BG_MG_DL = 39.0
@@ -242,7 +244,14 @@ def meal_data(inp: ControllerInput, *, min_5m_carbimpact: float, max_cob_g: floa
     window_ms = inp.now_ms - CARB_WINDOW_MIN * MS_PER_MINUTE
     entries: list[CarbRecord] = [c for c in reversed(inp.carbs)
                                  if window_ms < c.t_ms <= inp.now_ms and c.carbs_g >= MIN_CARBS_G]
-    devs_all = _deviations(inp, hist, _buckets(inp.cgm, window_ms))
+    # Only deviations after the oldest meal (absorption) and of the last 45 min (slopes) are
+    # used; each needs the 3 buckets before it.  Computing them back to 20 min before the
+    # earliest of those, and not over all 6 h, gives the same values for a fraction of the
+    # insulin-activity evaluations.
+    needed_ms = min([float(c.t_ms) for c in entries]
+                    + [inp.now_ms - DEVIATION_WINDOW_MIN * MS_PER_MINUTE])
+    since_ms = max(float(window_ms), needed_ms - DEVIATION_MARGIN_MIN * MS_PER_MINUTE)
+    devs_all = _deviations(inp, hist, _buckets(inp.cgm, since_ms))
     carbs = 0.0
     to_remove = 0.0
     cob = 0.0
