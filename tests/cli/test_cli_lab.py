@@ -579,3 +579,26 @@ def test_no_file_is_left_behind_by_a_failed_report(
                            "--png", str(tmp_path / "figs"))
     assert code == 3 and "No space left on device" in err
     assert sorted(os.listdir(tmp_path)) == []
+
+
+def _doc_section(schema: str) -> str:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
+    start = text.index(f"### `{schema}`")
+    end = text.index("\n### ", start + 1)
+    return text[start:end]
+
+
+def test_docs_name_every_key_of_the_lab_schemas(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """docs/cli.md names each key `scenarios --json` and `scenarios check --json` print."""
+    listing = json.loads(run_cli(capsys, "scenarios", "--json")[1])
+    section = _doc_section("pumplab.scenarios/1")
+    for key in listing["scenarios"][0]:
+        assert f"`{key}`" in section, key
+    mine = tmp_path / "mine.toml"
+    mine.write_text('name = "mine"\n')
+    check = json.loads(run_cli(capsys, "scenarios", "check", str(mine), "--json")[1])
+    section = _doc_section("pumplab.scenario-check/1")
+    for key in [k for k in check if k != "schema"]:
+        assert f"`{key}`" in section, key
