@@ -563,7 +563,7 @@ def test_report_help_names_the_files_it_writes(capsys: pytest.CaptureFixture[str
     """report.html beside the store, --out, --png; never modifies the store."""
     assert main(["report", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "report.html" in out and "--png" in out and "read-only" in out
+    assert "report.html" in out and "--png" in out and "never modified" in out
 
 
 def test_no_file_is_left_behind_by_a_failed_report(

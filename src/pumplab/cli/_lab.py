@@ -50,7 +50,7 @@ STORE_NAME: Final = "results.sqlite"
 #: Help of every ``RUN_DIR|STORE`` argument.
 SOURCE_HELP: Final = (
     f"A run's folder holding its results store ({STORE_NAME}), or a results store file "
-    "(SQLite, written by a lab run).  Opened read-only: it is never modified."
+    "(SQLite, written by a lab run).  Only read: it is never modified."
 )
 
 #: Help of every ``--run`` option.

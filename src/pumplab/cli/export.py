@@ -13,7 +13,7 @@ written.  Files follow the command line's rules (docs/cli.md, "Files"): the
 tables are written into a private folder inside ``DIR`` and moved into place
 all together, never replacing a file (a folder already holding one of them is
 refused before any work); ``DIR`` defaults to the store's folder and is
-created if needed.  The store is opened read-only.
+created if needed.  The store is only read, never modified.
 
 Deliberately not here: the tables' content (the lab's store), other formats.
 """
@@ -41,10 +41,10 @@ TABLES: Final = ("runs", "results", "events", "traces")
 _HELP = f"""\
 Write a results store's tables as CSV or Parquet files.
 
-Reads RUN_DIR/results.sqlite or the STORE file (opened read-only) and writes
-{', '.join(TABLES)} as DIR/TABLE.csv or DIR/TABLE.parquet: runs, task results
-with their metrics, events, and per-minute traces, every row with its
-provenance.  Parquet needs pyarrow (pip install 'pumplab[parquet]').
+Reads RUN_DIR/results.sqlite or the STORE file (only read, never modified)
+and writes {', '.join(TABLES)} as DIR/TABLE.csv or DIR/TABLE.parquet: runs,
+task results with their metrics, events, and per-minute traces, every row with
+its provenance.  Parquet needs pyarrow (pip install 'pumplab[parquet]').
 
 Writes the four table files into --out-dir (default: the store's folder),
 never replacing a file: a folder already holding one of them is refused.

@@ -15,7 +15,8 @@ Files follow the command line's rules (docs/cli.md, "Files"):
   which is never replaced (an existing one is refused: ``--out`` replaces);
 * PNG files are never replaced: they are drawn into a private folder inside
   ``DIR``, and moved in only if none of their names is taken, all or none;
-* the store is opened read-only and is never modified.
+* the store is only read, never modified (its format is checked before
+  anything else is done with the file).
 
 Deliberately not here: drawing (``pumplab.report``), running a scenario
 (``pumplab run``), and choosing among runs other than by ``--run``.
@@ -57,8 +58,8 @@ REPORT_NAME: Final = "report.html"
 _HELP = f"""\
 Write the HTML report of a lab run from its results store.
 
-Reads RUN_DIR/{STORE_NAME} or the STORE file (opened read-only), and writes
-one self-contained HTML file that opens offline: key numbers per arm,
+Reads RUN_DIR/{STORE_NAME} or the STORE file (only read, never modified), and
+writes one self-contained HTML file that opens offline: key numbers per arm,
 timelines on a shared time axis, the ambulatory glucose profile of multi-day
 runs, the metrics tables and, for an attack matrix, its table and heat map.
 
