@@ -29,8 +29,19 @@ def trace(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     ("argv", "line"),
     [
-        (["nosuch"], "COMMAND: unknown command 'nosuch' (allowed: run, patients, meals, "
-                     "metrics, sbom, patient, control, history, radio)"),
+        (["nosuch"], "COMMAND: unknown command 'nosuch' (allowed: run, report, export, "
+                     "patients, meals, metrics, sbom, scenarios, patient, control, history, "
+                     "radio)"),
+        (["scenarios", "show", "nosuch"], "NAME: unknown built-in scenario 'nosuch' (allowed: "
+                                          "attack-matrix, open-loop-week, seed-508)"),
+        (["scenarios", "check"], "FILE: missing (required)"),
+        (["scenarios", "nosuch"], "COMMAND: unknown command 'nosuch' (allowed: show, check)"),
+        (["report", "nosuch"], "nosuch: no such file or folder (allowed: a run folder holding "
+                               "results.sqlite, or a results store file)"),
+        (["report", "h.db"], "h.db: not a pumplab results store (an empty database)"),
+        (["export", "h.db"], "--format: missing (required)"),
+        (["export", "h.db", "--format", "json"], "--format: unknown value 'json' (allowed: csv, "
+                                                 "parquet)"),
         (["sbom", "--json"], "--json: needs --out"),
         (["run", "--nosuch"], "--nosuch: unknown option (allowed: --patients, --patient, "),
         (["run", "--hours"], "--hours: needs a value"),

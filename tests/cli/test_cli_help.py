@@ -35,11 +35,12 @@ LEAVES = sorted(_leaves(typer.main.get_command(build_app())), key=lambda leaf: l
 def test_the_command_tree_is_the_documented_one() -> None:
     """The commands docs/cli.md and the README describe, each from one registered module."""
     assert [" ".join(path) for path, _ in LEAVES] == [
-        "control oref0", "history export", "history show", "history verify", "meals", "metrics",
-        "patient simulate", "patients", "radio decode", "radio encode", "run", "sbom",
+        "control oref0", "export", "history export", "history show", "history verify", "meals",
+        "metrics", "patient simulate", "patients", "radio decode", "radio encode", "report",
+        "run", "sbom", "scenarios check", "scenarios show",
     ]
-    assert COMMANDS == ("run", "patient", "control", "patients", "meals", "metrics", "history",
-                        "radio", "sbom")
+    assert COMMANDS == ("run", "scenarios", "report", "export", "patient", "control", "patients",
+                        "meals", "metrics", "history", "radio", "sbom")
 
 
 @pytest.mark.parametrize("path", [path for path, _ in LEAVES], ids=" ".join)
@@ -98,7 +99,8 @@ def test_help_and_the_command_modules_import_nothing_heavy() -> None:
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    assert main(['--help']) == 0\n"
         "    for c in ('run', 'patient simulate', 'metrics', 'history show', 'patients',\n"
-        "              'radio decode', 'sbom'):\n"
+        "              'radio decode', 'sbom', 'scenarios', 'scenarios show',\n"
+        "              'scenarios check', 'report', 'export'):\n"
         "        assert main([*c.split(), '--help']) == 0\n"
         f"print(','.join(m for m in {heavy!r} if m in sys.modules))\n"
     )

@@ -89,6 +89,8 @@ def _documents(tmp_path: Path, history: Path) -> dict[str, list[str]]:
     trace.write_text("minute,bg_mg_dl\n0,100\n5,120\n")
     case = tmp_path / "case.json"
     case.write_text(json.dumps(base_case()))
+    scenario = tmp_path / "scenario.toml"
+    scenario.write_text('name = "mine"\nhours = 1\n')
     capture = tmp_path / "air.jsonl"
     capture.write_text('{"t_ms": 0, "channel": "legacy-916.5", "tx": "bridge", "tx_pos_m": [1, 0], '
                        '"power_dbm": 10.0, "air": "a968e55658e594d555d1a000", "packet": null, '
@@ -110,6 +112,8 @@ def _documents(tmp_path: Path, history: Path) -> dict[str, list[str]]:
                                    "--json"],
         "pumplab.radio-capture/1": ["radio", "decode", "--capture", str(capture), "--json"],
         "pumplab.sbom/1": ["sbom", "--out", str(tmp_path / "bom.json"), "--json"],
+        "pumplab.scenarios/1": ["scenarios", "--json"],
+        "pumplab.scenario-check/1": ["scenarios", "check", str(scenario), "--json"],
     }  # fmt: skip
 
 

@@ -7,7 +7,8 @@ parsers here and leaves error handling to :func:`pumplab.cli.main.main`:
 * **Errors.**  Raise :class:`~pumplab.errors.InputError` (``source`` = the
   option or argument, ``allowed`` = what would be accepted) for bad input;
   :func:`main` prints every error as one line ``pumplab: error: FIELD: problem
-  (allowed: ...)``.  Exit codes: :data:`EXIT_OK`, :data:`EXIT_CHECK_FAILED`
+  (allowed: ...)`` -- a scenario with several problems as one such line per
+  problem (:func:`error_lines`).  Exit codes: :data:`EXIT_OK`, :data:`EXIT_CHECK_FAILED`
   (a check the user asked for failed), :data:`EXIT_USAGE` (usage and input
   errors), :data:`EXIT_FAILED` (the work could not be done), 130 (Ctrl-C).
 * **Option types.**  :func:`finite_float`, :func:`int_range`, :func:`choice`
@@ -25,7 +26,8 @@ parsers here and leaves error handling to :func:`pumplab.cli.main.main`:
 * **Files.**  :func:`check_output_path` refuses an unusable output path before
   any work; :func:`write_atomically` writes through a temporary file renamed on
   success (optionally refusing to replace an existing file);
-  :func:`place_file` moves a finished file into place the same way.  Every
+  :func:`place_file` moves a finished file into place the same way, and
+  :func:`place_files` several, all or none.  Every
   file gets the mode an ordinary new file gets (0666 minus the umask).
 
 Deliberately not here: anything a command computes.  Nothing heavy is imported
@@ -79,6 +81,7 @@ __all__ = [
     "emit_json",
     "emit_json_line",
     "error_line",
+    "error_lines",
     "exit_code_for",
     "finite_float",
     "guard",
@@ -91,6 +94,7 @@ __all__ = [
     "new_table",
     "one_line",
     "place_file",
+    "place_files",
     "print_table",
     "progress",
     "progress_enabled",
@@ -169,6 +173,31 @@ def one_line(text: str) -> str:
 def error_line(message: str) -> str:
     """The one line every error is printed as."""
     return f"pumplab: error: {one_line(message)}"
+
+
+def error_lines(exc: BaseException) -> list[str]:
+    """The lines an error is printed as: one, or one per problem of a scenario.
+
+    A scenario file is validated whole, and every problem is reported at once
+    (:class:`~pumplab.sim.scenario.ScenarioProblems`).  Each problem becomes
+    its own error line, ``pumplab: error: FILE: KEY.PATH: problem (allowed:
+    ...)``, so each stays one line naming its field, and all of them are
+    printed before the command exits 2.  Problems found in command-line
+    options (source ``options``) already name their option (``--hours
+    (hours)``), so they carry no file.  Any other error is one line.
+    """
+    from pumplab.errors import ScenarioError
+
+    if isinstance(exc, ScenarioError):
+        # Imported only for a scenario error, so ``pumplab --help`` and the
+        # other errors never load pydantic or the lab.
+        from pumplab.sim.scenario import ScenarioProblems
+
+        if isinstance(exc, ScenarioProblems) and exc.problems:
+            source = exc.source
+            prefix = "" if source is None or source == "options" else f"{source}: "
+            return [error_line(prefix + str(problem)) for problem in exc.problems]
+    return [error_line(str(exc))]
 
 
 def warn(message: str) -> None:
@@ -588,6 +617,25 @@ def place_file(source: Path, target: Path, *, overwrite: bool) -> None:
         else:
             os.unlink(source)
     _fsync_directory(target.parent if str(target.parent) else Path("."))
+
+
+def place_files(moves: Sequence[tuple[Path, Path]]) -> None:
+    """Move finished files into place, each ``(source, target)``: all of them or none.
+
+    No target is ever replaced (:func:`place_file` with ``overwrite=False``);
+    if one cannot be placed, the targets already placed by this call are
+    removed again, so a failed command leaves none of its files behind.
+    """
+    placed: list[Path] = []
+    try:
+        for source, target in moves:
+            place_file(source, target, overwrite=False)
+            placed.append(target)
+    except BaseException:
+        for target in placed:
+            with contextlib.suppress(OSError):
+                os.unlink(target)
+        raise
 
 
 def write_atomically(

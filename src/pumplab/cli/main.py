@@ -14,7 +14,8 @@ codes"):
 
 * a usage or input error (Click's, or any :class:`~pumplab.errors.InputError`)
   prints ``pumplab: error: FIELD: problem (allowed: ...)`` and exits 2 --
-  never Click's multi-line usage block;
+  never Click's multi-line usage block; a scenario file with several problems
+  prints one such line per problem (:func:`~pumplab.cli._common.error_lines`);
 * a failed check exits 1 (the command itself returns that);
 * any other error prints one line and exits 3; ``PUMPLAB_DEBUG=1`` lets an
   unforeseen exception through with its traceback, for developers;
@@ -43,6 +44,7 @@ from pumplab.cli._common import (
     Interrupted,
     OutputClosed,
     error_line,
+    error_lines,
     exit_code_for,
     help_when_bare,
 )
@@ -52,7 +54,8 @@ __all__ = ["COMMANDS", "build_app", "main", "run_cli"]
 
 #: Command modules of this package, in the order ``pumplab --help`` lists them.
 COMMANDS: Final = (
-    "run", "patient", "control", "patients", "meals", "metrics", "history", "radio", "sbom",
+    "run", "scenarios", "report", "export", "patient", "control", "patients", "meals",
+    "metrics", "history", "radio", "sbom",
 )
 
 #: Set to 1 to see the traceback of an unforeseen error instead of one line.
@@ -132,7 +135,9 @@ def _report(exc: Exception) -> int:
         print(error_line(_strip(exc.format_message())), file=sys.stderr)  # type: ignore[attr-defined]
         return EXIT_USAGE
     if isinstance(exc, PumpLabError):
-        print(error_line(str(exc)), file=sys.stderr)
+        # One line, or one per problem of a scenario file (all listed at once).
+        for line in error_lines(exc):
+            print(line, file=sys.stderr)
         return exit_code_for(exc)
     if isinstance(exc, OSError):
         # A file could not be read or written (disk full, no permission):

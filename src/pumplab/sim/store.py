@@ -148,26 +148,48 @@ class StoredRun:
 
 
 class ResultsStore:
-    """An open results store (a context manager; :meth:`close` when done)."""
+    """An open results store (a context manager; :meth:`close` when done).
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    With ``create=False`` (reading: reports, export) the file must already be
+    a results store: a missing file, an empty one or another SQLite database
+    is an :class:`~pumplab.errors.InputError`, and nothing is written to it.
+    The format is checked before the store switches the file to WAL mode, so
+    a file that is not a store is never modified.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
         self.path = Path(path)
         if self.path.is_dir():
             raise InputError("is a directory", source=str(self.path),
                              allowed="a results store file (e.g. results.sqlite)")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        elif not self.path.is_file():
+            raise InputError("no such results store", source=str(self.path),
+                             allowed="a results store file written by a pumplab run")
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise InputError(f"cannot open the results store ({exc})",
+                             source=str(self.path)) from exc
+        try:
+            version = self._check_format()
+            if version is None and not create:
+                raise InputError("not a pumplab results store (an empty database)",
+                                 source=str(self.path))
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            version = self._check_format()
             if version is None:
                 self._db.executescript(_SCHEMA)  # idempotent: IF NOT EXISTS
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)",
                                  (_FORMAT_VERSION,))
         except sqlite3.DatabaseError as exc:
+            self._db.close()
             raise InputError(f"not a pumplab results store ({exc})",
                              source=str(self.path)) from exc
+        except BaseException:
+            self._db.close()
+            raise
 
     def _check_format(self) -> str | None:
         tables = {row[0] for row in self._db.execute(
@@ -445,7 +467,7 @@ def export_store(store_path: str | os.PathLike[str], out_dir: str | os.PathLike[
     :class:`~pumplab.errors.InputError` says so before anything is written.
     """
     if fmt not in ("csv", "parquet"):
-        raise InputError(f"unknown format {fmt!r}", field="--format", allowed="csv, parquet")
+        raise InputError(f"unknown format {fmt!r}", source="--format", allowed="csv, parquet")
     path = Path(store_path)
     if not path.is_file():
         raise InputError("no such results store", source=str(path))
@@ -456,7 +478,7 @@ def export_store(store_path: str | os.PathLike[str], out_dir: str | os.PathLike[
             pyarrow = importlib.import_module("pyarrow")
         except ImportError as exc:
             raise InputError("Parquet export needs pyarrow, which is not installed",
-                             field="--format",
+                             source="--format",
                              allowed="csv, or install pyarrow: pip install 'pumplab[parquet]'"
                              ) from exc
     target = Path(out_dir)
@@ -466,7 +488,7 @@ def export_store(store_path: str | os.PathLike[str], out_dir: str | os.PathLike[
         raise InputError("would overwrite existing files: " + ", ".join(existing),
                          source=str(target), allowed="a new folder, or overwrite")
     target.mkdir(parents=True, exist_ok=True)
-    with ResultsStore(path) as store:
+    with ResultsStore(path, create=False) as store:
         for table, file in zip(EXPORT_TABLES, files, strict=True):
             columns, rows = store.table_rows(table)
             if fmt == "csv":
