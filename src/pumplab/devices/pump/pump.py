@@ -212,7 +212,12 @@ class BootReport:
 
 
 class _Malformed(Exception):
-    """A command field failed validation (becomes Nak MALFORMED)."""
+    """A command field failed validation (becomes a Nak with ``reason``, MALFORMED unless
+    said otherwise)."""
+
+    def __init__(self, detail: str, reason: NakReason = NakReason.MALFORMED) -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 class _Halt(Exception):
@@ -949,10 +954,7 @@ class Pump:
                          Sound.BEEP_AND_VIBRATE if loud else Sound.BEEP,
                          f"BOLUS {req.total_mu / 1000:.3f} U STARTED ({req.origin.value})",
                          origin=req.origin, bolus_id=bid, amount_u=req.total_mu / 1000)
-        if req.normal_mu > 0:
-            self._begin_phase(b, "normal", req.normal_mu, normal_bolus_duration_ms(req.normal_mu))
-        else:
-            self._begin_phase(b, "square", req.square_mu, req.square_duration_ms)
+        self._begin_phase(b, "normal", req.normal_mu, normal_bolus_duration_ms(req.normal_mu))
         return bid
 
     def _begin_phase(self, b: _Bolus, phase: str, mu: int, duration_ms: int) -> None:
@@ -961,7 +963,18 @@ class Pump:
         b.phase_strokes = mu // STROKE_MU
         b.phase_duration_ms = duration_ms
         b.phase_done = 0
+        if b.phase_strokes <= 0:
+            # A phase with no whole stroke (the normal part of a square wave) has
+            # nothing to time: go on without dividing by its zero strokes.
+            self._next_phase(b)
+            return
         self._arm_bolus_stroke(b)
+
+    def _next_phase(self, b: _Bolus) -> None:
+        if b.phase == "normal" and b.square_mu >= STROKE_MU:
+            self._begin_phase(b, "square", b.square_mu, b.square_duration_ms)
+        else:
+            self._end_bolus("completed")
 
     def _arm_bolus_stroke(self, b: _Bolus) -> None:
         at = b.phase_start_ms + stroke_offset_ms(b.phase_done, b.phase_strokes,
@@ -980,10 +993,8 @@ class Pump:
         b.phase_done += 1
         if b.phase_done < b.phase_strokes:
             self._arm_bolus_stroke(b)
-        elif b.phase == "normal" and b.square_mu > 0:
-            self._begin_phase(b, "square", b.square_mu, b.square_duration_ms)
         else:
-            self._end_bolus("completed")
+            self._next_phase(b)
 
     def _end_bolus(self, reason: str, command_seq: int | None = None) -> None:
         b = self._bolus
@@ -1890,7 +1901,7 @@ class Pump:
                              f"unknown message {_type_name(msg)}", reply=reply,
                              tracked=tracked)
         except _Malformed as exc:
-            self._refuse(env, NakReason.MALFORMED, str(exc), reply=reply, tracked=tracked)
+            self._refuse(env, exc.reason, str(exc), reply=reply, tracked=tracked)
 
     def _send_ack(self, env: Envelope, outcome: str, reply: bool, seq: int) -> None:
         if reply:
@@ -1992,12 +2003,24 @@ def _cid_or_none(msg: object) -> int | None:
     return cid
 
 
+def _below_one_stroke(value: float) -> bool:
+    """True for a positive amount (U, or U/h) smaller than one 0.025-U stroke.
+
+    Such a value passes "> 0" yet rounds to zero strokes on the pump's grid (1e-10,
+    a subnormal, 0.0125): it must be refused as below the smallest dose, never taken
+    as a dose of nothing (issue 9).  Within float error of one stroke is one stroke."""
+    return 0 < value and value * 1000 < STROKE_MU - 1e-6
+
+
 def _amount_mu(value: object, name: str) -> int:
     if not _is_number(value):
         raise _Malformed(f"{name} {show(value)} is not a finite number")
     assert isinstance(value, int | float)
     if value <= 0:
         raise _Malformed(f"{name} {show(value)} U must be more than 0")
+    if _below_one_stroke(float(value)):
+        raise _Malformed(f"{name} {show(value)} U is below the smallest dose, one "
+                         f"{STROKE_U} U stroke", NakReason.BELOW_MINIMUM_DOSE)
     if value > 1000 or not is_on_grid(float(value), X23_BOLUS_INCREMENT):
         raise _Malformed(f"{name} {show(value)} U is not a whole number of 0.025-U strokes")
     return round(value * 1000)
@@ -2011,6 +2034,11 @@ def _temp_request(msg: TempBasalCommand, origin: Origin) -> TempBasalRequest:
     if rate is not None:
         if not _is_number(rate) or rate < 0:
             raise _Malformed(f"rate_u_per_h {show(rate)} is not a finite rate ≥ 0")
+        if _below_one_stroke(float(rate)):
+            # Not a zero temp in disguise: 0 U/h is sent as 0 (and counts as withholding).
+            raise _Malformed(f"rate_u_per_h {show(rate)} is below the smallest rate, "
+                             f"{STROKE_U} U/h (send 0 for a zero temp basal)",
+                             NakReason.BELOW_MINIMUM_DOSE)
         if rate > 1000 or not is_on_grid(float(rate), X23_BASAL_INCREMENT):
             raise _Malformed(f"rate_u_per_h {show(rate)} is not on the x23 basal grid (0.025 U/h "
                              "below 1 U/h, 0.05 to 9.95, 0.1 from 10)")

@@ -351,6 +351,35 @@ def _u(mu: int) -> str:
     return f"{mu / 1000:.3f} U"
 
 
+def _bolus_shape(req: BolusRequest) -> Decision | None:
+    """Refuse a bolus the delivery engine cannot deliver as asked, whoever built it.
+
+    Each part must be a whole number of strokes, the total at least one stroke, and a
+    square part needs a duration.  A part in (0, 1 stroke) is ``BELOW_MINIMUM_DOSE``
+    (issue 9: an amount that rounded to zero strokes once reached the stroke timing and
+    halted the pump); other misshapen parts are ``MALFORMED``.  The radio and key paths
+    check their inputs before this; the gate keeps the rule for every path."""
+    parts = (("normal part", req.normal_mu), ("square part", req.square_mu))
+    for name, mu in parts:
+        if 0 < mu < STROKE_MU:
+            return _refuse(NakReason.BELOW_MINIMUM_DOSE,
+                           f"the {name} {_u(mu)} is below the smallest dose, one "
+                           f"{_u(STROKE_MU)} stroke")
+        if mu < 0 or mu % STROKE_MU:
+            return _refuse(NakReason.MALFORMED,
+                           f"the {name} {_u(mu)} is not a whole number of {_u(STROKE_MU)} "
+                           "strokes")
+    if req.total_mu < STROKE_MU:
+        return _refuse(NakReason.BELOW_MINIMUM_DOSE,
+                       f"a bolus of {_u(req.total_mu)} is below the smallest dose, one "
+                       f"{_u(STROKE_MU)} stroke")
+    if req.square_duration_ms < 0 or (req.square_mu and req.square_duration_ms <= 0):
+        return _refuse(NakReason.MALFORMED,
+                       f"a square part needs a positive duration, not "
+                       f"{req.square_duration_ms} ms")
+    return None
+
+
 class SafetyGate:
     """Decides every delivery; one instance per pump."""
 
@@ -379,6 +408,9 @@ class SafetyGate:
 
     def check_bolus(self, req: BolusRequest, view: GateView, s: PumpSettings) -> Decision:
         """May this bolus start?  Checked in a fixed order; the first refusal wins."""
+        shape = _bolus_shape(req)
+        if shape is not None:
+            return shape
         state = self._state(view, bolus=True)
         if not state.allowed:
             return state
