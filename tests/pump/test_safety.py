@@ -4,7 +4,7 @@ mid-delivery, the same gate on every path; legacy mode enforces only the x23's o
 from __future__ import annotations
 
 import pytest
-from pumpkit import APP, ATTACKER, REMOTE, bench, motor_u
+from pumpkit import APP, ATTACKER, REMOTE, Bench, bench, motor_u
 
 from pumplab.devices.pump import AlarmCode, PumpSettings, Rule, SafetyGate, ui
 from pumplab.devices.pump.access import ProtocolMode
@@ -16,6 +16,7 @@ from pumplab.link.messages import (
     Nak,
     NakReason,
     RemoteBolusCommand,
+    ResumeCommand,
     SuspendCommand,
     TempBasalCommand,
     WakeupCommand,
@@ -337,3 +338,75 @@ def test_a_key_suspend_takes_over_a_radio_suspend() -> None:
     b.restart()
     b.run_min(120)
     assert b.pump.status().suspended
+
+
+# ---------------------------------------------------------------------- issue 9, defect 2
+# Only the person resumes a suspend the person made (or one made for a person who is not
+# responding: auto-off).  A paired controller's ResumeCommand once restarted basal after all
+# three; secure mode refuses it with suspended_by_user, legacy keeps the x23's radio resume.
+
+
+def _controller_resume_is_refused(b: Bench, cid: int) -> None:
+    reply = b.send(APP, ResumeCommand(command_id=cid))
+    assert isinstance(reply, Nak) and reply.reason.value == "suspended_by_user", reply
+    assert "keys" in reply.detail
+    before = motor_u(b)
+    b.run_min(120)
+    assert b.pump.status().suspended and motor_u(b) == before
+    record = b.kinds("command")[-1]
+    assert record["reason"] == "suspended_by_user" and record["outcome"] == "rejected"
+
+
+def test_a_controller_cannot_resume_a_suspend_made_on_the_keys() -> None:
+    """Key suspend, then ResumeCommand from the paired controller: suspended_by_user;
+    delivery stays stopped until the person resumes on the keys."""
+    b = bench()
+    assert ui.suspend(b.pump).done
+    _controller_resume_is_refused(b, 1)
+    assert ui.resume(b.pump).done
+    b.run_min(60)
+    assert motor_u(b) == pytest.approx(1.0)
+
+
+def test_a_controller_cannot_resume_a_radio_suspend_the_person_took_over() -> None:
+    """A controller suspend taken over on the keys is the person's: the controller's own
+    resume is refused suspended_by_user, before and after a restart."""
+    b = bench()
+    assert isinstance(b.send(APP, SuspendCommand(command_id=1)), Ack)
+    b.run_min(10)
+    assert ui.suspend(b.pump).done  # takes it over
+    _controller_resume_is_refused(b, 2)
+    b.restart()
+    _controller_resume_is_refused(b, 3)
+
+
+def test_a_controller_cannot_resume_an_auto_off_suspend() -> None:
+    """Auto-off suspends a person who stopped pressing keys; a controller may not undo it."""
+    b = bench(settings=PumpSettings(auto_off_h=1))
+    b.run_min(61)
+    assert b.kinds("suspend")[-1]["source"] == "auto_off"
+    _controller_resume_is_refused(b, 1)
+
+
+def test_a_controller_may_still_resume_its_own_suspend() -> None:
+    """A suspend from the air that nobody took over is resumed by the controller's command."""
+    b = bench()
+    assert isinstance(b.send(APP, SuspendCommand(command_id=1)), Ack)
+    b.run_min(10)
+    assert isinstance(b.send(APP, ResumeCommand(command_id=2)), Ack)
+    assert not b.pump.status().suspended
+
+
+@pytest.mark.parametrize("how", ["keys", "auto_off"])
+def test_legacy_radio_resume_still_undoes_any_suspend(how: str) -> None:
+    """Legacy-faithful: the x23 obeys a radio resume whoever suspended (the attack lab's
+    point), so the new refusal is secure-only."""
+    b = bench("legacy", settings=PumpSettings(auto_off_h=1 if how == "auto_off" else 0))
+    if how == "keys":
+        assert ui.suspend(b.pump).done
+    else:
+        b.run_min(61)
+    assert b.pump.status().suspended
+    b.send(ATTACKER, WakeupCommand(10))
+    assert isinstance(b.send(ATTACKER, ResumeCommand()), Ack)
+    assert not b.pump.status().suspended

@@ -799,9 +799,11 @@ class Pump:
 
     def _view(self) -> GateView:
         stop = self._board.stopping()
-        return GateView(self._clock.now_ms, self._suspend is not None, self._bolus is not None,
+        s = self._suspend
+        return GateView(self._clock.now_ms, s is not None, self._bolus is not None,
                         stop.code.value if stop else None, self._reservoir_mu,
-                        self._scheduled_rate_mu(), self._minute_of_day())
+                        self._scheduled_rate_mu(), self._minute_of_day(),
+                        suspended_by_person=s is not None and not s.radio)
 
     # ================================================================ basal engine
 
@@ -1859,13 +1861,9 @@ class Pump:
                                                              seq),
                                 "suspended", reply=reply, tracked=tracked)
             elif isinstance(msg, ResumeCommand):
-                if self._suspend is None:
-                    self._refuse(env, NakReason.NOT_SUSPENDED, "the pump is not suspended",
-                                 reply=reply, tracked=tracked)
-                else:
-                    self._carry_out(env, "resumed",
-                                    lambda seq: self._do_resume(origin, "radio command", seq),
-                                    reply=reply, tracked=tracked)
+                self._gate_then(env, self._gate.check_radio_resume(self._view()),
+                                lambda seq: self._do_resume(origin, "radio command", seq),
+                                "resumed", reply=reply, tracked=tracked)
             elif isinstance(msg, CancelBolusCommand):
                 if self._bolus is None:
                     self._refuse(env, NakReason.NO_BOLUS_IN_PROGRESS, "no bolus is running",

@@ -95,6 +95,9 @@ class Rule(enum.Enum):
     REMOTE_HOURLY_CAP = "remote_hourly_cap"
     RADIO_WITHHOLD = "radio_withhold"
     NO_DELIVERY_ALARM = "no_delivery_alarm"
+    #: Only the person resumes a suspend the person made (keys, a radio suspend taken
+    #: over on the keys) or one made for a person who stopped responding (auto-off).
+    PERSON_RESUMES = "person_resumes"
 
 
 #: Legacy-faithful: only what a real Paradigm x23 enforces.
@@ -168,6 +171,9 @@ class GateView:
     reservoir_mu: int
     scheduled_rate_mu_per_h: int
     minute_of_day: float = 0.0  # the user clock's, for the schedule ahead
+    #: The suspend in force is the person's (keys, a takeover on the keys, auto-off),
+    #: not one from the air.
+    suspended_by_person: bool = False
 
 
 class StrokeLedger:
@@ -545,6 +551,21 @@ class SafetyGate:
                            f"{s.max_radio_withhold_min} min, per day "
                            f"{s.max_radio_withhold_per_day_min} min)", Rule.RADIO_WITHHOLD), None
         return ALLOW, now + allowed_ms
+
+    def check_radio_resume(self, view: GateView) -> Decision:
+        """May a resume from the air end the suspend in force?
+
+        With :attr:`Rule.PERSON_RESUMES` on (secure), not a suspend the person made
+        or took over on the keys, nor the auto-off suspend: only the person resumes
+        those, on the keys (docs/pump.md, "Suspend and resume").  Legacy-faithful
+        pumps obey any radio resume, as the x23 does."""
+        if not view.suspended:
+            return _refuse(NakReason.NOT_SUSPENDED, "the pump is not suspended")
+        if self.on(Rule.PERSON_RESUMES) and view.suspended_by_person:
+            return _refuse(NakReason.SUSPENDED_BY_USER,
+                           "delivery was suspended on the pump (keys or auto-off): only the "
+                           "person resumes it, on the pump's keys", Rule.PERSON_RESUMES)
+        return ALLOW
 
     # ----------------------------------------------------------------- strokes
 
