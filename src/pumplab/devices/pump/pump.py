@@ -586,16 +586,6 @@ class Pump:
                               f"bolus {ob.bolus_id}: {ob.delivered_mu / 1000:.3f} of "
                               f"{ob.requested_mu / 1000:.3f} U delivered; "
                               f"{undelivered_u:.3f} U NOT delivered")
-        temp_cancelled = False
-        if rep.open_temp is not None:
-            # Decision (docs/pump.md, "Restart"): a temp basal running at a
-            # restart is cancelled, not resumed; scheduled basal takes over.
-            temp_cancelled = True
-            self._record("temp_basal_end", {"reason": "interrupted"})
-            if rep.open_temp.radio and rep.open_temp.withholds:
-                self._gate.withholding.close(now)
-            self._raise_alarm(AlarmCode.TEMP_BASAL_CANCELLED,
-                              "temp basal running at restart was cancelled")
         if rep.suspend is not None:
             s = rep.suspend
             self._suspend = _Suspend(Origin(s.origin) if s.origin in Origin._value2member_map_
@@ -603,6 +593,17 @@ class Pump:
                                      s.resume_at_ms)
             if self._suspend.resume_at_ms is not None:
                 self._arm_radio_resume()
+        temp_cancelled = False
+        if rep.open_temp is not None:
+            # Decision (docs/pump.md, "Restart"): a temp basal running at a
+            # restart is cancelled, not resumed; scheduled basal takes over.
+            temp_cancelled = True
+            self._record("temp_basal_end", {"reason": "interrupted"})
+            self._raise_alarm(AlarmCode.TEMP_BASAL_CANCELLED,
+                              "temp basal running at restart was cancelled")
+        # The ledger replayed from the log ends as the log does; a temp cancelled just
+        # now closes it unless a radio suspend still withholds.
+        self._sync_withholding()
         self._last_key_ms = now
         self._basal_last_ms = now
         self._refresh_basal()
@@ -1041,8 +1042,7 @@ class Pump:
                                              lambda: self._guarded(self._on_temp_done),
                                              label="pump temp basal end")
         self._temp = temp
-        if radio and withholds:
-            self._gate.withholding.open(now)
+        self._sync_withholding()
         self._refresh_basal()
 
     def _on_temp_done(self) -> None:
@@ -1050,17 +1050,35 @@ class Pump:
             self._temp.event = None
             self._end_temp("completed")
 
-    def _end_temp(self, reason: str, command_seq: int | None = None) -> None:
+    def _end_temp(self, reason: str, command_seq: int | None = None, *,
+                  refresh: bool = True) -> None:
         temp = self._temp
         if temp is None:
             return
         self._record("temp_basal_end", {"reason": reason, **_cause(command_seq)})
         if temp.event is not None:
             self._clock.cancel(temp.event)
-        if temp.origin.from_air and temp.withholds:
-            self._gate.withholding.close(self._clock.now_ms)
         self._temp = None
-        self._refresh_basal()
+        self._sync_withholding()
+        if refresh:
+            self._refresh_basal()
+
+    def _sync_withholding(self) -> None:
+        """Open or close the radio-withholding ledger to match the state now.
+
+        Withholding is a state, not an event: a suspend from the air, or a temp basal
+        from the air that withholds, is in force.  Deriving it after every change (here
+        and, from the same records, in :func:`~pumplab.devices.pump.recovery.replay`)
+        makes the ledger independent of the order in which one action's records are
+        written (issue 9: a radio suspend replacing a zero temp)."""
+        s, t = self._suspend, self._temp
+        withholding = ((s is not None and s.radio)
+                       or (t is not None and t.origin.from_air and t.withholds))
+        ledger = self._gate.withholding
+        if withholding and ledger.open_since is None:
+            ledger.open(self._clock.now_ms)
+        elif not withholding and ledger.open_since is not None:
+            ledger.close(self._clock.now_ms)
 
     # ================================================================ suspend
 
@@ -1068,22 +1086,22 @@ class Pump:
                     command_seq: int | None = None) -> None:
         now = self._clock.now_ms
         radio = origin.from_air
+        # What the suspend stops ends first (its records come before the `suspend`
+        # record, which carries the command's seq: a crash in between leaves the
+        # command reported not executed, never a suspend the log does not show).
+        self._end_bolus("suspended")
+        self._end_temp("suspended", refresh=False)
         self._record("suspend", {"source": origin.value, "reason": reason, "radio": radio,
                                  "resume_at_device_ms": resume_at, **_cause(command_seq)})
         old = self._suspend
-        if old is not None:
+        if old is not None and old.event is not None:
             # A suspend from the keys taking over one from the air: the person's
-            # intent now holds delivery, so the automatic resume is cancelled and the
-            # radio-withholding episode ends here.
-            if old.event is not None:
-                self._clock.cancel(old.event)
-            if old.radio:
-                self._gate.withholding.close(now)
-        self._end_bolus("suspended")
-        self._end_temp("suspended")
+            # intent now holds delivery, so the automatic resume is cancelled (and the
+            # radio-withholding episode ends here, below).
+            self._clock.cancel(old.event)
         self._suspend = _Suspend(origin, reason, radio, now, resume_at)
+        self._sync_withholding()
         if radio:
-            self._gate.withholding.open(now)
             if origin is not Origin.RADIO or self.mode is ProtocolMode.SECURE:
                 self._annunciate(AnnunciationReason.RADIO_SUSPEND, Sound.BEEP,
                                  f"SUSPENDED by {origin.value}", origin=origin)
@@ -1115,9 +1133,8 @@ class Pump:
                                 **_cause(command_seq)})
         if s.event is not None:
             self._clock.cancel(s.event)
-        if s.radio:
-            self._gate.withholding.close(self._clock.now_ms)
         self._suspend = None
+        self._sync_withholding()
         self._refresh_basal()
 
     # ================================================================ alarms
