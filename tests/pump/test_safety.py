@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from pumpkit import APP, ATTACKER, REMOTE, Bench, bench, motor_u
 
+from pumplab.clock import MS_PER_MINUTE
 from pumplab.devices.pump import AlarmCode, PumpSettings, Rule, SafetyGate, ui
 from pumplab.devices.pump.access import ProtocolMode
 from pumplab.devices.pump.delivery import Origin
@@ -410,3 +411,43 @@ def test_legacy_radio_resume_still_undoes_any_suspend(how: str) -> None:
     b.send(ATTACKER, WakeupCommand(10))
     assert isinstance(b.send(ATTACKER, ResumeCommand()), Ack)
     assert not b.pump.status().suspended
+
+
+# ---------------------------------------------------------------------- issue 9, defect 5
+# Episodes less than 30 min apart are one episode and the gap between them counts as
+# withheld, for the daily budget too.  The daily check once left the gap of the merge it
+# was about to make out, so the pump's own ledger passed its daily budget.
+
+
+def test_the_daily_withholding_budget_counts_the_gap_of_a_merge_for_a_suspend() -> None:
+    """Budget 180 min/day: 120 withheld, a 30-min zero temp 40 min later, a suspend 20 min
+    after it: the gap joins the episode, so only 10 min remain and the suspend lasts 10."""
+    b = bench(settings=PumpSettings(max_radio_withhold_min=120,
+                                    max_radio_withhold_per_day_min=180))
+    assert isinstance(b.send(APP, SuspendCommand(command_id=1)), Ack)
+    b.run_min(160)  # resumed by itself at 120
+    assert isinstance(b.send(APP, TempBasalCommand(percent=0, duration_min=30,
+                                                   command_id=2)), Ack)
+    b.run_min(50)  # temp over at 190; now 210
+    assert isinstance(b.send(APP, SuspendCommand(command_id=3)), Ack)
+    suspend = b.kinds("suspend")[-1]
+    assert suspend["resume_at_device_ms"] == 220 * MS_PER_MINUTE
+    b.run_min(11)
+    assert not b.pump.status().suspended
+    ledger = b.pump._gate.withholding
+    assert ledger.withheld_ms(b.clock.now_ms) <= 180 * MS_PER_MINUTE
+
+
+def test_the_daily_withholding_budget_counts_the_gap_of_a_merge_for_a_temp_basal() -> None:
+    """Budget 180: 120 withheld, a zero temp 40 min later (30 min, 150 used), a second one
+    20 min after it would make 150 + 20 + 30 = 200: refused withhold_limit."""
+    b = bench(settings=PumpSettings(max_radio_withhold_min=120,
+                                    max_radio_withhold_per_day_min=180))
+    assert isinstance(b.send(APP, SuspendCommand(command_id=1)), Ack)
+    b.run_min(160)
+    assert isinstance(b.send(APP, TempBasalCommand(percent=0, duration_min=30,
+                                                   command_id=2)), Ack)
+    b.run_min(50)
+    reply = b.send(APP, TempBasalCommand(percent=0, duration_min=30, command_id=3))
+    assert isinstance(reply, Nak) and reply.reason is NakReason.WITHHOLD_LIMIT
+    assert "daily" in reply.detail

@@ -304,6 +304,21 @@ class WithholdLedger:
             total += now_ms - max(self._open_since, since)
         return total
 
+    def merge_gap_ms(self, now_ms: int) -> int:
+        """With no episode in progress: the time since the last one ended if an episode
+        opening now would continue it (that gap then counts as withheld), else 0."""
+        if self._open_since is None and self._closed:
+            gap = now_ms - self._closed[-1][1]
+            if gap < WITHHOLD_MERGE_GAP_MS:
+                return gap
+        return 0
+
+    def withheld_if_opened_ms(self, now_ms: int) -> int:
+        """Radio-withheld time in the last 24 h as it stands once an episode is in
+        progress now: :meth:`withheld_ms` plus the gap a merge would add (issue 9: the
+        daily budget must count the gap of the merge it is about to make)."""
+        return self.withheld_ms(now_ms) + self.merge_gap_ms(now_ms)
+
     def episode_ms(self, now_ms: int) -> int:
         """How long the episode in progress has lasted (0 if none), or, with none in
         progress, how long the last one lasted if one opening now would continue it."""
@@ -522,7 +537,7 @@ class SafetyGate:
                            f"air is above the limit {s.max_radio_withhold_min} min",
                            Rule.RADIO_WITHHOLD)
         day_ms = s.max_radio_withhold_per_day_min * MS_PER_MINUTE
-        used = self.withholding.withheld_ms(now)
+        used = self.withholding.withheld_if_opened_ms(now)
         if used + duration_ms > day_ms:
             return _refuse(NakReason.WITHHOLD_LIMIT,
                            f"{used // MS_PER_MINUTE} min withheld from the air in 24 h + "
@@ -544,7 +559,7 @@ class SafetyGate:
         limit_ms = s.max_radio_withhold_min * MS_PER_MINUTE
         day_ms = s.max_radio_withhold_per_day_min * MS_PER_MINUTE
         allowed_ms = min(limit_ms - self.withholding.episode_ms(now),
-                         day_ms - self.withholding.withheld_ms(now))
+                         day_ms - self.withholding.withheld_if_opened_ms(now))
         if allowed_ms <= 0:
             return _refuse(NakReason.WITHHOLD_LIMIT,
                            "the withholding allowed from the air is used up (per episode "
