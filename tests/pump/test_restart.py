@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import sqlite3
 from pathlib import Path
@@ -355,7 +356,7 @@ def _withheld_min(b: Bench, t0_ms: int, t1_ms: int, longer_than_min: float = 5.0
     """Minutes in [t0, t1] of stroke-free stretches longer than ``longer_than_min`` on the
     motor record (basal 1 U/h strokes every 1.5 min: longer stretches are withheld)."""
     times = [t0_ms] + [s.at_ms for s in b.motor.strokes if t0_ms < s.at_ms < t1_ms] + [t1_ms]
-    return sum(z - a for a, z in zip(times, times[1:], strict=False)
+    return sum(z - a for a, z in itertools.pairwise(times)
                if z - a > longer_than_min * MS_PER_MINUTE) / MS_PER_MINUTE
 
 

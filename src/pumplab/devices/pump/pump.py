@@ -83,6 +83,7 @@ from pumplab.devices.pump.recovery import (
     Unexecuted,
     replay,
 )
+from pumplab.devices.pump.refusal_limiter import RefusalLimiter
 from pumplab.devices.pump.safety import (
     BolusRequest,
     Decision,
@@ -175,7 +176,12 @@ LOW_DELIVERY_CHECK_MS = 5 * MS_PER_MINUTE
 LOW_DELIVERY_DIVISOR = 4
 
 # Battery drain model (pumplab's assumption, docs/pump.md "Battery"): one AAA
-# alkaline cell lasting about three and a half weeks in ordinary use.
+# alkaline cell lasting about three and a half weeks in ordinary use.  Idle includes
+# the radio's duty-cycled listening; a message the pump handles (wakes for, checks,
+# records, answers) costs BATTERY_PCT_PER_MESSAGE; a refusal the RefusalLimiter drops
+# unanswered, or a command a sleeping legacy radio does not hear, costs nothing beyond
+# idle; each refusal_summary record costs one message.  The radio issue replaces the
+# per-message cost with an airtime model.
 BATTERY_IDLE_PCT_PER_H = 0.15
 BATTERY_PCT_PER_STROKE = 0.0004
 BATTERY_PCT_PER_MESSAGE = 0.001
@@ -392,6 +398,10 @@ class Pump:
         self._basal_credit = 0
         self._basal_last_ms = 0
         self._timers: dict[str, EventHandle] = {}
+        # Refusals of senders the pump does not serve: bounded answers, one summary
+        # record per class and minute, one FLOOD alert per episode (not persisted).
+        self._refusals = RefusalLimiter()
+        self._refusals_due_ms: int | None = None
         self.boot_report: BootReport | None = None
 
     # ================================================================ lifecycle
@@ -1101,10 +1111,9 @@ class Pump:
             self._clock.cancel(old.event)
         self._suspend = _Suspend(origin, reason, radio, now, resume_at)
         self._sync_withholding()
-        if radio:
-            if origin is not Origin.RADIO or self.mode is ProtocolMode.SECURE:
-                self._annunciate(AnnunciationReason.RADIO_SUSPEND, Sound.BEEP,
-                                 f"SUSPENDED by {origin.value}", origin=origin)
+        if radio and (origin is not Origin.RADIO or self.mode is ProtocolMode.SECURE):
+            self._annunciate(AnnunciationReason.RADIO_SUSPEND, Sound.BEEP,
+                             f"SUSPENDED by {origin.value}", origin=origin)
         if resume_at is not None:
             self._arm_radio_resume()
         self._refresh_basal()
@@ -1490,15 +1499,15 @@ class Pump:
             with contextlib.suppress(Exception):
                 self._answer_unusable(env)
             return
-        try:
-            self._drain(BATTERY_PCT_PER_MESSAGE)
-        except _Halt:
-            return
-        except Exception as exc:
-            self._fault("the radio's battery drain", exc)
-            return
         before = self._head_seq()
         try:
+            unserved = self._unserved(env)
+            if unserved is not None:
+                self._refuse_unserved(env, *unserved)
+                return
+            if not self._heard(env):
+                return  # a sleeping legacy radio: nothing heard, nothing spent or recorded
+            self._drain(BATTERY_PCT_PER_MESSAGE)
             if self.mode is ProtocolMode.LEGACY:
                 self._legacy(env)
             else:
@@ -1578,6 +1587,84 @@ class Pump:
             self._reply(src, self.status(src, in_reply_to=msg.type_name, command_id=cid))
         else:
             self._reply(src, refusal)
+
+    # ---------------------------------------------------------------- unserved senders
+
+    def _unserved(self, env: Envelope) -> tuple[str, NakReason, str, bool] | None:
+        """(sender class, reason, detail, answer?) for a sender this pump does not serve.
+
+        Secure: an address not in the pairing table.  Legacy: sensor, meter and remote
+        traffic from ids not linked (the x23 ignores them; the remote link is one-way,
+        so these are never answered).  Everything else is served (legacy-faithful: a
+        woken radio obeys anyone).  Their refusals go through the RefusalLimiter."""
+        msg = env.message
+        if self.mode is ProtocolMode.SECURE:
+            role = self._settings.role_of(env.src) if isinstance(env.src, str) else None
+            if role is None:
+                return ("unpaired", NakReason.NOT_AUTHORIZED,
+                        "sender is not paired with this pump", True)
+            return None
+        if not isinstance(msg, PERIPHERAL_TYPES) or self._legacy_linked(env):
+            return None
+        if isinstance(msg, RemoteBolusCommand | RemoteSuspendCommand):
+            if not self._settings.remote_enabled:
+                return ("unlinked", NakReason.REMOTE_DISABLED, "remote option is off: ignored",
+                        False)
+            return ("unlinked", NakReason.NOT_AUTHORIZED, "remote id not registered: ignored",
+                    False)
+        what = "sensor" if isinstance(msg, SensorReading | SensorBackfill) else "meter id"
+        return "unlinked", NakReason.NOT_AUTHORIZED, f"{what} not linked: ignored", False
+
+    def _heard(self, env: Envelope) -> bool:
+        """Does the radio hear this at all?  A sleeping legacy radio hears only its linked
+        peripherals (duty-cycled listening) and the wake-up burst."""
+        if self.mode is ProtocolMode.SECURE:
+            return True
+        return (isinstance(env.message, (*PERIPHERAL_TYPES, WakeupCommand))
+                or self._clock.now_ms <= self._radio_awake_until)
+
+    def _refuse_unserved(self, env: Envelope, sender_class: str, reason: NakReason,
+                         detail: str, answer: bool) -> None:
+        """Refuse without a record of its own: counted for the minute's refusal_summary,
+        answered only within the limiter's budget (issue 9: a flood must cost a bounded
+        amount of battery and history)."""
+        msg = env.message
+        src = env.src
+        limits = self._refusals
+        admission = limits.admit(sender_class,
+                                 safe_text(src, 64) if isinstance(src, str) else show(src),
+                                 kind=_type_name(msg), reason=reason.value,
+                                 now_ms=self._clock.now_ms)
+        if admission.flood_started:
+            self._raise_alarm(AlarmCode.FLOOD,
+                              f"more than {limits.flood_threshold} messages a minute from "
+                              f"{sender_class} senders: refused, at most "
+                              f"{limits.answers_per_window} answered a minute")
+        if answer and admission.answer:
+            self._drain(BATTERY_PCT_PER_MESSAGE)
+            self._reply(src, Nak(_type_name(msg), self._response_cid(msg), reason=reason,
+                                 detail=detail))
+        self._arm_refusal_summary()
+
+    def _arm_refusal_summary(self) -> None:
+        due = self._refusals.next_due_ms()
+        if due == self._refusals_due_ms and "refusals" in self._timers:
+            return
+        old = self._timers.pop("refusals", None)
+        if old is not None:
+            self._clock.cancel(old)
+        self._refusals_due_ms = due
+        if due is not None:
+            self._timers["refusals"] = self._clock.schedule_at(
+                max(due, self._clock.now_ms), lambda: self._guarded(self._on_refusal_summary),
+                label="pump refusal summary")
+
+    def _on_refusal_summary(self) -> None:
+        self._timers.pop("refusals", None)
+        for summary in self._refusals.due(self._clock.now_ms):
+            self._record("refusal_summary", summary.as_record())
+            self._drain(BATTERY_PCT_PER_MESSAGE)  # the record's write
+        self._arm_refusal_summary()
 
     # ---------------------------------------------------------------- command records
 
@@ -1675,9 +1762,7 @@ class Pump:
             self._drain(BATTERY_PCT_PER_AWAKE_MIN * minutes)
             self._radio_awake_until = max(self._radio_awake_until, now + minutes * MS_PER_MINUTE)
             return
-        if now > self._radio_awake_until:
-            return  # the radio is asleep: nothing was heard, nothing is recorded
-        self._dispatch(env, Origin.RADIO)
+        self._dispatch(env, Origin.RADIO)  # awake (a sleeping radio heard nothing: _heard)
 
     def _legacy_linked(self, env: Envelope) -> bool:
         """Is a peripheral message from a sensor, meter or remote this pump is linked to?"""
@@ -1691,28 +1776,13 @@ class Pump:
         return s.remote_enabled and kind == "remote" and dev_id in s.remote_ids
 
     def _legacy_peripheral(self, env: Envelope) -> None:
+        """Traffic from a linked sensor, meter or remote (unlinked ids: _unserved)."""
         msg = env.message
         if isinstance(msg, SensorReading | SensorBackfill):
-            if not self._legacy_linked(env):
-                self._refuse(env, NakReason.NOT_AUTHORIZED, "not this pump's sensor: ignored",
-                             reply=False)
-                return
             self._sensor_message(env)
         elif isinstance(msg, MeterReading):
-            if not self._legacy_linked(env):
-                self._refuse(env, NakReason.NOT_AUTHORIZED, "meter id not linked: ignored",
-                             reply=False)
-                return
             self._meter_message(env)
         else:  # remote: one-way in legacy, no answer is ever sent
-            if not self._settings.remote_enabled:
-                self._refuse(env, NakReason.REMOTE_DISABLED, "remote option is off: ignored",
-                             reply=False)
-                return
-            if not self._legacy_linked(env):
-                self._refuse(env, NakReason.NOT_AUTHORIZED, "remote id not registered: ignored",
-                             reply=False)
-                return
             self._dispatch(env, Origin.REMOTE, reply=False)
 
     # ---------------------------------------------------------------- secure dispatch
@@ -1720,9 +1790,7 @@ class Pump:
     def _secure(self, env: Envelope) -> None:
         msg = env.message
         role = self._settings.role_of(env.src) if isinstance(env.src, str) else None
-        if role is None:
-            self._refuse(env, NakReason.NOT_AUTHORIZED, "sender is not paired with this pump")
-            return
+        assert role is not None  # unpaired senders are refused before (_unserved)
         mtype = type(msg)
         if mtype in SECURE_NEVER:
             self._refuse(env, NakReason.NOT_IN_MODE,
@@ -2024,7 +2092,7 @@ def _below_one_stroke(value: float) -> bool:
     Such a value passes "> 0" yet rounds to zero strokes on the pump's grid (1e-10,
     a subnormal, 0.0125): it must be refused as below the smallest dose, never taken
     as a dose of nothing (issue 9).  Within float error of one stroke is one stroke."""
-    return 0 < value and value * 1000 < STROKE_MU - 1e-6
+    return value > 0 and value * 1000 < STROKE_MU - 1e-6
 
 
 def _amount_mu(value: object, name: str) -> int:
