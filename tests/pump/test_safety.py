@@ -3,14 +3,22 @@ mid-delivery, the same gate on every path; legacy mode enforces only the x23's o
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from pumpkit import APP, ATTACKER, REMOTE, Bench, bench, motor_u
 
-from pumplab.clock import MS_PER_MINUTE
+from pumplab.clock import MS_PER_HOUR, MS_PER_MINUTE
 from pumplab.devices.pump import AlarmCode, PumpSettings, Rule, SafetyGate, ui
 from pumplab.devices.pump.access import ProtocolMode
 from pumplab.devices.pump.delivery import Origin
-from pumplab.devices.pump.safety import LEGACY_RULES, SECURE_RULES
+from pumplab.devices.pump.safety import (
+    LEGACY_RULES,
+    BolusRequest,
+    Decision,
+    GateView,
+    TempBasalRequest,
+)
 from pumplab.link.messages import (
     Ack,
     BolusCommand,
@@ -28,11 +36,73 @@ def last_command(b: object) -> dict[str, object]:
     return b.kinds("command")[-1]  # type: ignore[attr-defined, no-any-return]
 
 
-def test_mode_rule_sets_differ_only_in_which_rules_are_on() -> None:
-    """Legacy enforces max bolus and max basal only; secure enforces every rule."""
-    assert {Rule.MAX_BOLUS, Rule.MAX_BASAL} == LEGACY_RULES
-    assert set(Rule) == SECURE_RULES
-    assert SafetyGate(ProtocolMode.LEGACY).rules == LEGACY_RULES
+def _gate_with_strokes(mode: ProtocolMode, strokes: int, origin: Origin) -> SafetyGate:
+    gate = SafetyGate(mode)
+    for i in range(strokes):  # one stroke a second, ending at 30 min
+        gate.strokes.add(30 * MS_PER_MINUTE - (strokes - i) * 1000, 25, origin)
+    return gate
+
+
+def _acts(rule: Rule, mode: ProtocolMode) -> bool:
+    """Does ``rule`` stop the request of its own scenario on a pump in ``mode``?  Each
+    scenario is within every other limit, so only ``rule`` can refuse it."""
+    now = 30 * MS_PER_MINUTE
+    settings = PumpSettings(max_hourly_u=5.0, max_daily_u=20.0, max_iob_u=5.0,
+                            remote_max_u_per_h=2.0)
+    view = GateView(now, False, False, None, 300_000, 1000)
+    one_u = BolusRequest(1000, 0, 0, Origin.BUTTONS)
+    decision: Decision
+    if rule is Rule.MAX_BOLUS:
+        decision = SafetyGate(mode).check_bolus(BolusRequest(11_000, 0, 0, Origin.BUTTONS),
+                                                view, PumpSettings(max_daily_u=300.0))
+    elif rule is Rule.MAX_BASAL:
+        decision = SafetyGate(mode).check_temp_basal(
+            TempBasalRequest(3000, None, 30 * MS_PER_MINUTE, Origin.BUTTONS), view, settings)
+    elif rule is Rule.MAX_HOURLY:  # 4.5 U in the last 30 min + 1 U > 5 U
+        decision = _gate_with_strokes(mode, 180, Origin.BUTTONS).check_bolus(
+            one_u, view, dataclasses.replace(settings, max_iob_u=60.0))
+    elif rule is Rule.MAX_DAILY:  # 19.5 U over the last day + 1 U > 20 U, 0.8 U an hour
+        gate = SafetyGate(mode)
+        for i in range(780):
+            gate.strokes.add(now - 23 * MS_PER_HOUR + i * 106_000, 25, Origin.SCHEDULE)
+        decision = gate.check_bolus(one_u, dataclasses.replace(view),
+                                    dataclasses.replace(settings, max_iob_u=60.0))
+    elif rule is Rule.MAX_IOB:  # 4.5 U just delivered + a 1-U controller bolus > 5 U
+        decision = _gate_with_strokes(mode, 180, Origin.APP).check_bolus(
+            BolusRequest(1000, 0, 0, Origin.APP), view,
+            dataclasses.replace(settings, max_hourly_u=60.0))
+    elif rule is Rule.REMOTE_HOURLY_CAP:  # 1.5 U from the remote + 1 U > 2 U
+        decision = _gate_with_strokes(mode, 60, Origin.REMOTE).check_bolus(
+            BolusRequest(1000, 0, 0, Origin.REMOTE), view, settings)
+    elif rule is Rule.RADIO_WITHHOLD:  # suspended from the air for the whole episode limit
+        gate = SafetyGate(mode)
+        gate.withholding.open(0)
+        gate.withholding.close(now)
+        decision, _ = gate.check_radio_suspend(
+            view, dataclasses.replace(settings, max_radio_withhold_min=30))
+    elif rule is Rule.PERSON_RESUMES:
+        decision = SafetyGate(mode).check_radio_resume(
+            dataclasses.replace(view, suspended=True, suspended_by_person=True))
+    elif rule is Rule.NO_DELIVERY_ALARM:  # a key suspend as long as the alarm period
+        b = bench(mode, settings=PumpSettings(no_delivery_alarm_min=60))
+        ui.suspend(b.pump)
+        b.run_min(61)
+        return AlarmCode.NO_INSULIN in {a.code for a in b.pump.alarms}
+    else:  # a rule added without a scenario here
+        raise AssertionError(f"no scenario for {rule}")
+    if decision.allowed:
+        return False
+    assert decision.rule is rule, decision
+    return True
+
+
+@pytest.mark.parametrize("rule", list(Rule), ids=[r.value for r in Rule])
+def test_each_rule_acts_in_secure_mode_and_in_legacy_only_if_the_x23_has_it(rule: Rule) -> None:
+    """Every rule of the gate has a scenario that only it stops: a secure pump stops it, a
+    legacy-faithful one only for the x23's own limits (max bolus and max basal)."""
+    assert _acts(rule, ProtocolMode.SECURE)
+    assert _acts(rule, ProtocolMode.LEGACY) == (rule in {Rule.MAX_BOLUS, Rule.MAX_BASAL})
+    assert (rule in LEGACY_RULES) == (rule in {Rule.MAX_BOLUS, Rule.MAX_BASAL})
 
 
 def test_bolus_above_max_bolus_is_rejected_on_arrival_never_shrunk() -> None:
