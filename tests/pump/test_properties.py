@@ -968,7 +968,8 @@ def test_withholding_limits_hold_in_a_long_run() -> None:
     """The withholding machine with many more examples."""
     from hypothesis.stateful import run_state_machine_as_test
 
-    run_state_machine_as_test(WithholdingMachine, settings=SLOW)
+    run_state_machine_as_test(WithholdingMachine,
+                              settings=settings(SLOW, max_examples=50, stateful_step_count=30))
 
 
 @pytest.mark.slow
