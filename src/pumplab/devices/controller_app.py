@@ -171,7 +171,7 @@ class ControllerApp(Peripheral):
         self._current: _Pending | None = None
         self._history_seq = 0
         # The history head seen: seq, its hash once read, and the pump's device time
-        # when it reported it (None when it came from a record, not a status report).
+        # when it reported it (a status report's, or the record's own).
         self._head_seq = 0
         self._head_hash: str | None = None
         self._head_at_ms: int | None = None
@@ -275,6 +275,7 @@ class ControllerApp(Peripheral):
         found = False
         for record in page.records:
             seq, digest = record.get("seq"), record.get("hash")
+            at = record.get("device_time_ms")
             if not isinstance(seq, int) or not isinstance(digest, str):
                 continue
             if seq == self._head_seq:
@@ -287,7 +288,8 @@ class ControllerApp(Peripheral):
                                "before: the history was rewritten")
                     self._head_hash = digest
             elif seq > self._head_seq:
-                self._head_seq, self._head_hash, self._head_at_ms = seq, digest, None
+                self._head_seq, self._head_hash = seq, digest
+                self._head_at_ms = at if isinstance(at, int) else None
         if check is not None and check == self._head_seq and not found and not page.records:
             self._warn("rolled_back", check - 1, None,
                        f"the pump's history no longer has record {check}")

@@ -1767,8 +1767,11 @@ class Pump:
     def _legacy_linked(self, env: Envelope) -> bool:
         """Is a peripheral message from a sensor, meter or remote this pump is linked to?"""
         msg, s = env.message, self._settings
-        kind = address_kind(env.src)
-        dev_id = env.src.partition(":")[2]
+        src: object = env.src  # off the air an address is a claim: only text names a device
+        if not isinstance(src, str):
+            return False
+        kind = address_kind(src)
+        dev_id = src.partition(":")[2]
         if isinstance(msg, SensorReading | SensorBackfill):
             return s.sensor_enabled and kind == "cgm" and dev_id == s.sensor_id
         if isinstance(msg, MeterReading):
