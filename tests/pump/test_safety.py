@@ -521,3 +521,16 @@ def test_the_daily_withholding_budget_counts_the_gap_of_a_merge_for_a_temp_basal
     reply = b.send(APP, TempBasalCommand(percent=0, duration_min=30, command_id=3))
     assert isinstance(reply, Nak) and reply.reason is NakReason.WITHHOLD_LIMIT
     assert "daily" in reply.detail
+
+
+def test_auto_off_takes_over_a_radio_suspend_so_it_does_not_resume_by_itself() -> None:
+    """Auto-off firing during a controller suspend makes it the person's suspend: the radio
+    suspend's automatic resume is cancelled, and the controller cannot resume it either."""
+    b = bench(settings=PumpSettings(auto_off_h=1))
+    b.run_min(50)
+    assert isinstance(b.send(APP, SuspendCommand(command_id=1)), Ack)  # would resume at 170
+    b.run_min(15)  # auto-off at 60
+    assert b.kinds("suspend")[-1]["source"] == "auto_off"
+    _controller_resume_is_refused(b, 2)  # to 185 min: still suspended
+    b.run_min(60)
+    assert b.pump.status().suspended

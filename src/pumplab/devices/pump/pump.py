@@ -1248,7 +1248,10 @@ class Pump:
         if self._clock.now_ms < self._last_key_ms + hours * MS_PER_HOUR:
             self._arm_auto_off()
             return
-        if self._suspend is None:
+        if self._suspend is None or self._suspend.resume_at_ms is not None:
+            # Auto-off protects a person who stopped responding: a suspend from the air
+            # that would resume by itself at its withholding limit (secure) is taken over,
+            # as a key suspend does, and only the person resumes.
             self._do_suspend(Origin.AUTO_OFF, f"no key pressed for {hours} h")
         self._raise_alarm(AlarmCode.AUTO_OFF, f"no key pressed for {hours} h: pump suspended")
 
