@@ -91,11 +91,11 @@ def _verify_as_another_user(path: Path) -> tuple[int, str]:
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="file ownership and modes are POSIX")
 @pytest.mark.parametrize("with_wal", [False, True], ids=["closed-cleanly", "killed"])
 def test_verify_works_as_a_non_owner_in_a_read_only_directory_and_writes_nothing(
-        shared_dir: Path, with_wal: bool) -> None:
+        shared_dir: Path, tmp_path: Path, with_wal: bool) -> None:
     """Evidence readable by all, in a directory only its owner may write: verify succeeds
     as another user and leaves the directory exactly as it was (no -shm, no -wal)."""
     if with_wal:
-        path = _as_killed(Path(tempfile.mkdtemp()) / "h.sqlite", shared_dir, 30)
+        path = _as_killed(tmp_path / "h.sqlite", shared_dir, 30)
     else:
         path = _history(shared_dir / "h.sqlite")
     for p in shared_dir.iterdir():
