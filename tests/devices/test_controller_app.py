@@ -337,3 +337,95 @@ class _CutBeforeBolus(MemoryHistory):
             self.armed = False
             raise HistoryError("power lost")
         return super().append(kind, data, device_time_ms=device_time_ms, clock_ms=clock_ms)
+
+
+# ---------------------------------------------------------------------- issue 9, defect 8
+# docs/history.md says the controller app would notice a history that went backwards; it
+# kept no hash and took the maximum of every history_seq it saw.  It now keeps the head it
+# has seen (seq, and hash once it read that record) and warns when the pump's history is
+# shorter at a later device time (rolled back) or holds another record at a known seq
+# (rewritten).
+
+
+def _copy_of(history: MemoryHistory, upto: int) -> MemoryHistory:
+    """An older copy of the log: its first ``upto`` records (identical hashes)."""
+    old = MemoryHistory()
+    for r in history.records()[:upto]:
+        old.append(r.kind, r.data, device_time_ms=r.device_time_ms, clock_ms=r.clock_ms)
+    return old
+
+
+def _forged(history: MemoryHistory, seq: int) -> MemoryHistory:
+    """The same log with record ``seq`` changed and every later hash recomputed."""
+    forged = MemoryHistory()
+    for r in history.records():
+        data = {**r.data, "note": "forged"} if r.seq == seq else r.data
+        forged.append(r.kind, data, device_time_ms=r.device_time_ms, clock_ms=r.clock_ms)
+    return forged
+
+
+def _restart_on(pump: Pump, history: MemoryHistory, clock: EventClock, link: InMemoryLink,
+                motor: RecordingMotor, mode: ProtocolMode) -> Pump:
+    pump.stop()
+    new = Pump(serial="123456", clock=clock, link=link, history=history, motor=motor, mode=mode)
+    assert new.start().verified
+    return new
+
+
+def test_the_app_notices_a_history_restored_from_an_older_copy() -> None:
+    """The pump is restarted on an older copy of its own log (a valid chain, only shorter):
+    the app's next status read warns, naming the head it had seen."""
+    clock, link, pump, motor, app = rig()
+    app.bolus(1.0)
+    clock.run_until(10 * MS_PER_MINUTE)
+    app.read_status(lambda s: None)
+    clock.run_until(11 * MS_PER_MINUTE)
+    seen = app.known_head
+    assert app.last_status is not None and seen[0] == app.last_status.history_seq > 20
+    assert app.history_warnings == []
+    older = _copy_of(pump.history, 20)  # type: ignore[arg-type]
+    pump = _restart_on(pump, older, clock, link, motor, ProtocolMode.SECURE)
+    app.read_status(lambda s: None)
+    clock.run_until(12 * MS_PER_MINUTE)
+    [warning] = app.history_warnings
+    assert warning.kind == "rolled_back" and warning.known_seq == seen[0]
+    assert warning.seen_seq < seen[0]
+
+
+def test_the_app_notices_a_rewritten_history_by_the_hash_it_kept() -> None:
+    """A legacy app that read the history keeps the head's hash; after the log is rewritten
+    with every hash recomputed (a valid chain of the same length), checking the head warns."""
+    clock, link, pump, motor, app = rig(ProtocolMode.LEGACY)
+    app.bolus(1.0)
+    clock.run_until(10 * MS_PER_MINUTE)
+    assert app.check_history()
+    clock.run_until(11 * MS_PER_MINUTE)
+    seq, digest = app.known_head
+    assert digest is not None and app.history_warnings == []
+    forged = _forged(pump.history, 5)  # type: ignore[arg-type]
+    pump = _restart_on(pump, forged, clock, link, motor, ProtocolMode.LEGACY)
+    assert app.check_history()
+    clock.run_until(12 * MS_PER_MINUTE)
+    [warning] = app.history_warnings
+    assert warning.kind == "rewritten" and (warning.known_seq, warning.known_hash) == (seq, digest)
+
+
+def test_a_late_status_from_before_is_not_taken_for_a_rollback() -> None:
+    """Answers can arrive out of order: a status the pump sent earlier (older device time,
+    fewer records) is not a history that went backwards."""
+    clock, link, pump, _motor, app = rig()
+    now = clock.now_ms
+
+    def status(at_ms: int, seq: int) -> None:
+        link.send(pump.address, APP, StatusReport(
+            "ReadStatusCommand", None, device_time_ms=at_ms, clock_ms=0, suspended=False,
+            bolus_in_progress=False, bolus_requested_u=0.0, bolus_delivered_u=0.0,
+            scheduled_basal_u_per_h=1.0, reservoir_u=100.0, battery_pct=90.0, iob_u=0.0,
+            history_seq=seq))
+        clock.run_until(clock.now_ms + 100)
+
+    status(now + 1000, 50)
+    status(now + 900, 45)  # sent before the first, delivered after it
+    assert app.history_warnings == []
+    status(now + 2000, 40)
+    assert [w.kind for w in app.history_warnings] == ["rolled_back"]

@@ -99,6 +99,7 @@ def test_verify_json_reports_every_field(history: Path, capsys: pytest.CaptureFi
         "path",
         "ok",
         "records",
+        "wal_records",
         "first_bad_seq",
         "reason",
         "head_seq",

@@ -15,6 +15,7 @@ EXPECTED = {
     "PumpSettings", "RecordingMotor", "Role", "Rule", "SafetyGate", "Screen", "ScreenKind",
     "Severity", "Sound", "StrokeSource", "TempBasalRequest", "normal_bolus_duration_ms",
     "settings_from_json", "settings_to_json", "with_setting",
+    "Admission", "RefusalLimiter", "RefusalSummary",
 }
 
 
@@ -27,8 +28,8 @@ def test_public_names_are_exactly_the_declared_ones() -> None:
 
 def test_every_module_declares_its_public_names() -> None:
     """Each module of the package has an __all__ whose names exist."""
-    for mod in ("access", "alarms", "delivery", "menus", "pump", "recovery", "safety",
-                "sanitize", "screen", "settings", "ui"):
+    for mod in ("access", "alarms", "delivery", "menus", "pump", "recovery", "refusal_limiter",
+                "safety", "sanitize", "screen", "settings", "ui"):
         module = importlib.import_module(f"pumplab.devices.pump.{mod}")
         for name in module.__all__:
             assert hasattr(module, name), f"{mod}.{name}"

@@ -10,7 +10,9 @@ from pumpkit import (
     CLINIC,
     METER,
     PUMP,
+    REMOTE,
     SERIAL,
+    Bench,
     FailingHistory,
     bench,
     motor_u,
@@ -37,6 +39,7 @@ from pumplab.link.messages import (
     Nak,
     NakReason,
     ReadHistoryCommand,
+    RemoteBolusCommand,
     SensorBackfill,
     SensorReading,
     SetClockCommand,
@@ -278,3 +281,88 @@ def test_an_object_that_is_not_a_message_is_refused_and_recorded(mode: str) -> N
     assert isinstance(answer, Nak) and answer.in_reply_to == "object"
     assert [r.data["type"] for r in history.records() if r.kind == "command"][-1] == "object"
     assert pump.phase is PumpPhase.RUNNING
+
+
+# ---------------------------------------------------------------------- issue 9, defect 1
+# An amount that passes "> 0" but rounds to zero strokes once halted the pump (the stroke
+# timing divided by zero) and stopped basal until a power cycle.  It must be refused with a
+# reason, never started; every path (controller, remote, legacy radio, the gate itself).
+
+TINY_AMOUNTS = [5e-324, 1e-300, 1e-10, 1e-9, 4e-7, 1e-6, 0.0125, 0.024]
+
+
+def _running_and_basal_goes_on(b: Bench) -> None:
+    b.run_min(60)
+    assert b.pump.phase is PumpPhase.RUNNING, [a.code.value for a in b.pump.alarms]
+    assert motor_u(b, what="bolus") == 0.0
+    assert motor_u(b, what="basal") == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("amount", TINY_AMOUNTS)
+def test_a_controller_bolus_below_one_stroke_is_refused_and_basal_goes_on(amount: float) -> None:
+    """BolusCommand(amount in (0, 0.025)) from a paired controller: refused
+    below_minimum_dose, recorded, no bolus_start, and basal carries on."""
+    b = bench()
+    reply = b.send(APP, BolusCommand(amount, command_id=1))
+    assert isinstance(reply, Nak) and reply.reason.value == "below_minimum_dose"
+    assert "0.025" in reply.detail and "amount_u" in reply.detail
+    assert b.kinds("command")[-1]["reason"] == "below_minimum_dose"
+    assert b.kinds("bolus_start") == []
+    _running_and_basal_goes_on(b)
+
+
+@pytest.mark.parametrize("amount", TINY_AMOUNTS)
+def test_a_remote_bolus_below_one_stroke_is_refused_and_basal_goes_on(amount: float) -> None:
+    """RemoteBolusCommand(amount in (0, 0.025)) from a paired remote: refused, basal on."""
+    b = bench()
+    reply = b.send(REMOTE, RemoteBolusCommand(amount, command_id=1))
+    assert isinstance(reply, Nak) and reply.reason.value == "below_minimum_dose"
+    assert b.kinds("bolus_start") == []
+    _running_and_basal_goes_on(b)
+
+
+@pytest.mark.parametrize("amount", [5e-324, 1e-10, 1e-6])
+def test_a_legacy_radio_or_remote_bolus_below_one_stroke_is_refused(amount: float) -> None:
+    """Anyone on the air in legacy mode: a tiny radio bolus and a tiny remote bolus are
+    refused (the remote unanswered, as the MMT-503 link is one-way) and basal goes on."""
+    b = bench("legacy", settings=PumpSettings(remote_enabled=True, remote_ids=("123456",)))
+    b.send(ATTACKER, WakeupCommand(10))
+    reply = b.send(ATTACKER, BolusCommand(amount))
+    assert isinstance(reply, Nak) and reply.reason.value == "below_minimum_dose"
+    assert b.send(REMOTE, RemoteBolusCommand(amount)) is None
+    assert [c["reason"] for c in b.kinds("command")][-2:] == ["below_minimum_dose"] * 2
+    _running_and_basal_goes_on(b)
+
+
+@pytest.mark.parametrize("rate", [5e-324, 1e-10, 1e-7, 0.01])
+def test_a_temp_basal_rate_below_one_stroke_per_hour_is_refused(rate: float) -> None:
+    """A positive temp rate below the smallest rate (0.025 U/h) is refused, never taken as a
+    zero temp in disguise; 0 U/h itself stays a valid (withholding) temp."""
+    b = bench()
+    reply = b.send(APP, TempBasalCommand(rate_u_per_h=rate, duration_min=30, command_id=1))
+    assert isinstance(reply, Nak) and reply.reason.value == "below_minimum_dose"
+    assert isinstance(b.send(APP, TempBasalCommand(rate_u_per_h=0.0, duration_min=30,
+                                                   command_id=2)), Ack)
+
+
+@pytest.mark.parametrize(
+    ("normal_mu", "square_mu", "square_ms"),
+    [(0, 0, 0), (10, 0, 0), (0, 10, 1_800_000), (1000, 10, 1_800_000), (0, 100, 0),
+     (30, 0, 0)],
+    ids=["nothing", "normal-below-a-stroke", "square-below-a-stroke",
+         "dual-square-below-a-stroke", "square-without-duration", "not-whole-strokes"])
+def test_the_gate_refuses_a_bolus_that_is_not_whole_strokes(
+        normal_mu: int, square_mu: int, square_ms: int) -> None:
+    """Whatever path builds it (keys, wizard, radio), a bolus part that is not a positive
+    whole number of strokes, or a square part with no duration, is refused by the one gate."""
+    from pumplab.devices.pump import Origin, SafetyGate
+    from pumplab.devices.pump.access import ProtocolMode
+    from pumplab.devices.pump.safety import BolusRequest, GateView
+
+    view = GateView(0, False, False, None, 300_000, 1000)
+    for mode in ProtocolMode:
+        decision = SafetyGate(mode).check_bolus(
+            BolusRequest(normal_mu, square_mu, square_ms, Origin.BUTTONS), view, PumpSettings())
+        assert not decision.allowed
+        assert decision.reason is not None and decision.reason.value in (
+            "below_minimum_dose", "malformed")

@@ -63,11 +63,12 @@ def test_legacy_accepts_commands_from_any_sender_that_knows_the_serial() -> None
 
 
 def test_legacy_remote_option_is_off_by_default() -> None:
-    """With the factory settings a remote bolus is ignored (and recorded), never answered."""
+    """With the factory settings a remote bolus is ignored (counted in the minute's
+    refusal_summary), never answered."""
     b = bench("legacy")
     assert b.send(REMOTE, RemoteBolusCommand(1.0)) is None
-    assert b.kinds("command")[-1]["reason"] == "remote_disabled"
     b.run_min(5)
+    assert b.kinds("refusal_summary")[-1]["reasons"] == [["remote_disabled", 1]]
     assert motor_u(b, what="bolus") == 0.0
 
 
@@ -84,11 +85,17 @@ def test_legacy_linked_peripherals_are_heard_without_a_wakeup() -> None:
 
 
 def test_legacy_traffic_from_unlisted_ids_is_ignored_and_recorded() -> None:
-    """A meter or remote whose id is not listed is ignored; the pump records the refusal."""
+    """A meter or remote whose id is not listed is ignored; the pump counts the refusals in
+    the minute's refusal_summary (no record of their own: a flood must not fill the log)."""
     b = bench("legacy", settings=LINKED)
     assert b.send("meter:BADBAD", MeterReading(40.0, 0)) is None
     assert b.send("remote:999999", RemoteBolusCommand(5.0)) is None
-    assert [r["reason"] for r in b.kinds("command")] == ["not_authorized", "not_authorized"]
+    b.run_min(1)
+    assert b.kinds("command") == []
+    [summary] = b.kinds("refusal_summary")
+    assert summary["sender_class"] == "unlinked" and summary["refused"] == 2
+    assert summary["reasons"] == [["not_authorized", 2]]
+    assert sorted(summary["top_senders"]) == [["meter:BADBAD", 1], ["remote:999999", 1]]  # type: ignore[type-var]
     assert b.pump.recent_meter_bg() is None
 
 
@@ -133,11 +140,13 @@ def test_legacy_clock_can_be_set_by_radio() -> None:
 
 
 def test_secure_refuses_unpaired_senders() -> None:
-    """An address not in the pairing table is refused NOT_AUTHORIZED, and recorded."""
+    """An address not in the pairing table is refused NOT_AUTHORIZED, and counted in the
+    minute's refusal_summary (tests/pump/test_flood.py for floods)."""
     b = bench()
     reply = b.send(ATTACKER, BolusCommand(1.0, command_id=1))
     assert isinstance(reply, Nak) and reply.reason is NakReason.NOT_AUTHORIZED
-    assert b.kinds("command")[-1]["src"] == ATTACKER
+    b.run_min(1)
+    assert b.kinds("refusal_summary")[-1]["top_senders"] == [[ATTACKER, 1]]
 
 
 def test_secure_roles_may_send_only_what_they_need() -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import sqlite3
 from pathlib import Path
 
 import pytest
-from pumpkit import APP, ATTACKER, SERIAL, FailingHistory, bench, motor_u
+from pumpkit import APP, ATTACKER, SERIAL, Bench, FailingHistory, bench, motor_u
 
 from pumplab.clock import MS_PER_MINUTE, EventClock
 from pumplab.devices.history import MemoryHistory, SqliteHistory
@@ -343,3 +344,92 @@ def test_a_clock_that_ran_past_2100_survives_a_restart() -> None:
     b.restart()
     assert b.pump.phase is PumpPhase.RUNNING
     assert b.pump.user_clock_ms == USER_CLOCK_MAX_MS - MS_PER_MINUTE + 24 * 60 * MS_PER_MINUTE
+
+
+# ---------------------------------------------------------------------- issue 9, defect 3
+# A radio suspend that replaced a zero temp basal wrote `suspend` before `temp_basal_end`;
+# replaying that order closed the withholding episode while the suspend still ran, so a
+# restart forgot it and the per-episode and daily limits were lost.
+
+
+def _withheld_min(b: Bench, t0_ms: int, t1_ms: int, longer_than_min: float = 5.0) -> float:
+    """Minutes in [t0, t1] of stroke-free stretches longer than ``longer_than_min`` on the
+    motor record (basal 1 U/h strokes every 1.5 min: longer stretches are withheld)."""
+    times = [t0_ms] + [s.at_ms for s in b.motor.strokes if t0_ms < s.at_ms < t1_ms] + [t1_ms]
+    return sum(z - a for a, z in itertools.pairwise(times)
+               if z - a > longer_than_min * MS_PER_MINUTE) / MS_PER_MINUTE
+
+
+def test_a_radio_suspend_over_a_zero_temp_keeps_its_episode_across_a_restart() -> None:
+    """Zero temp, radio suspend 10 min later, restart: the pump still knows the episode,
+    so renewing the suspend 5 min after it resumed by itself is refused withhold_limit."""
+    b = bench()
+    assert isinstance(b.send(APP, TempBasalCommand(percent=0, duration_min=60,
+                                                   command_id=1)), Ack)
+    b.run_min(10)
+    assert isinstance(b.send(APP, SuspendCommand(command_id=2)), Ack)
+    b.run_min(10)
+    b.restart()
+    b.run_min(105)  # 125 min in: resumed by itself at 120
+    assert not b.pump.status().suspended
+    reply = b.send(APP, SuspendCommand(command_id=3))
+    assert isinstance(reply, Nak) and reply.reason is NakReason.WITHHOLD_LIMIT
+    b.run_min(115)  # to 240 min
+    assert _withheld_min(b, 0, 240 * MS_PER_MINUTE) <= 120 + 2
+    assert motor_u(b) >= 1.9
+
+
+def test_daily_withholding_budget_holds_on_the_motor_record_across_restarts() -> None:
+    """Episodes of zero temps and radio suspends with a restart inside each: the motor
+    record shows no more withheld in 24 h than the daily budget (+ a stroke spacing at
+    each edge), and what would exceed it is refused."""
+    b = bench(settings=PumpSettings(max_radio_withhold_min=120,
+                                    max_radio_withhold_per_day_min=180))
+    assert isinstance(b.send(APP, TempBasalCommand(percent=0, duration_min=60,
+                                                   command_id=1)), Ack)
+    b.run_min(30)
+    assert isinstance(b.send(APP, SuspendCommand(command_id=2)), Ack)  # same episode
+    b.run_min(20)
+    b.restart()
+    b.run_min(110)  # resumed at 120; now 160
+    assert isinstance(b.send(APP, SuspendCommand(command_id=3)), Ack)  # 60 min left today
+    b.run_min(30)
+    b.restart()
+    b.run_min(70)  # resumed at 220; now 260
+    for cid, command in ((4, TempBasalCommand(percent=0, duration_min=30, command_id=4)),
+                         (5, SuspendCommand(command_id=5))):
+        reply = b.send(APP, command)
+        assert isinstance(reply, Nak) and reply.reason is NakReason.WITHHOLD_LIMIT, (cid, reply)
+    b.run_min(24 * 60 - 260)
+    assert _withheld_min(b, 0, 24 * 60 * MS_PER_MINUTE) <= 180 + 2 * 2 * 1.5
+
+
+@pytest.mark.parametrize("order", ["suspend_first", "temp_end_first"])
+def test_replay_rebuilds_the_same_withholding_whatever_the_order_of_one_effects_records(
+        order: str) -> None:
+    """The records one action writes at one instant (a radio suspend ending a zero temp)
+    replay to the same withholding ledger in either order."""
+    from pumplab.devices.pump.recovery import replay
+    from pumplab.devices.pump.safety import WithholdLedger
+
+    b = bench()
+    b.send(APP, TempBasalCommand(percent=0, duration_min=60, command_id=1))
+    b.run_min(10)
+    b.send(APP, SuspendCommand(command_id=2))
+    b.run_min(10)
+    records = b.history.records()
+    at = next(r.device_time_ms for r in records if r.kind == "suspend")
+    group = [r for r in records if r.device_time_ms == at and r.kind in
+             ("suspend", "temp_basal_end")]
+    assert len(group) == 2
+    want = ["suspend", "temp_basal_end"] if order == "suspend_first" else [
+        "temp_basal_end", "suspend"]
+    group.sort(key=lambda r: want.index(r.kind))
+    others = [r for r in records if r not in group]
+    where = min(records.index(r) for r in group)
+    reordered = others[:where] + group + others[where:]
+    ledger = WithholdLedger()
+    for action, t in replay(reordered, now_ms=b.clock.now_ms).withhold:
+        (ledger.open if action == "open" else ledger.close)(t)
+    assert ledger.open_since == 0  # one episode, from the zero temp, still running
+    assert ledger.withheld_ms(b.clock.now_ms) == 20 * MS_PER_MINUTE

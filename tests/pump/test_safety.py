@@ -3,19 +3,29 @@ mid-delivery, the same gate on every path; legacy mode enforces only the x23's o
 
 from __future__ import annotations
 
-import pytest
-from pumpkit import APP, ATTACKER, REMOTE, bench, motor_u
+import dataclasses
 
+import pytest
+from pumpkit import APP, ATTACKER, REMOTE, Bench, bench, motor_u
+
+from pumplab.clock import MS_PER_HOUR, MS_PER_MINUTE
 from pumplab.devices.pump import AlarmCode, PumpSettings, Rule, SafetyGate, ui
 from pumplab.devices.pump.access import ProtocolMode
 from pumplab.devices.pump.delivery import Origin
-from pumplab.devices.pump.safety import LEGACY_RULES, SECURE_RULES
+from pumplab.devices.pump.safety import (
+    LEGACY_RULES,
+    BolusRequest,
+    Decision,
+    GateView,
+    TempBasalRequest,
+)
 from pumplab.link.messages import (
     Ack,
     BolusCommand,
     Nak,
     NakReason,
     RemoteBolusCommand,
+    ResumeCommand,
     SuspendCommand,
     TempBasalCommand,
     WakeupCommand,
@@ -26,11 +36,73 @@ def last_command(b: object) -> dict[str, object]:
     return b.kinds("command")[-1]  # type: ignore[attr-defined, no-any-return]
 
 
-def test_mode_rule_sets_differ_only_in_which_rules_are_on() -> None:
-    """Legacy enforces max bolus and max basal only; secure enforces every rule."""
-    assert {Rule.MAX_BOLUS, Rule.MAX_BASAL} == LEGACY_RULES
-    assert set(Rule) == SECURE_RULES
-    assert SafetyGate(ProtocolMode.LEGACY).rules == LEGACY_RULES
+def _gate_with_strokes(mode: ProtocolMode, strokes: int, origin: Origin) -> SafetyGate:
+    gate = SafetyGate(mode)
+    for i in range(strokes):  # one stroke a second, ending at 30 min
+        gate.strokes.add(30 * MS_PER_MINUTE - (strokes - i) * 1000, 25, origin)
+    return gate
+
+
+def _acts(rule: Rule, mode: ProtocolMode) -> bool:
+    """Does ``rule`` stop the request of its own scenario on a pump in ``mode``?  Each
+    scenario is within every other limit, so only ``rule`` can refuse it."""
+    now = 30 * MS_PER_MINUTE
+    settings = PumpSettings(max_hourly_u=5.0, max_daily_u=20.0, max_iob_u=5.0,
+                            remote_max_u_per_h=2.0)
+    view = GateView(now, False, False, None, 300_000, 1000)
+    one_u = BolusRequest(1000, 0, 0, Origin.BUTTONS)
+    decision: Decision
+    if rule is Rule.MAX_BOLUS:
+        decision = SafetyGate(mode).check_bolus(BolusRequest(11_000, 0, 0, Origin.BUTTONS),
+                                                view, PumpSettings(max_daily_u=300.0))
+    elif rule is Rule.MAX_BASAL:
+        decision = SafetyGate(mode).check_temp_basal(
+            TempBasalRequest(3000, None, 30 * MS_PER_MINUTE, Origin.BUTTONS), view, settings)
+    elif rule is Rule.MAX_HOURLY:  # 4.5 U in the last 30 min + 1 U > 5 U
+        decision = _gate_with_strokes(mode, 180, Origin.BUTTONS).check_bolus(
+            one_u, view, dataclasses.replace(settings, max_iob_u=60.0))
+    elif rule is Rule.MAX_DAILY:  # 19.5 U over the last day + 1 U > 20 U, 0.8 U an hour
+        gate = SafetyGate(mode)
+        for i in range(780):
+            gate.strokes.add(now - 23 * MS_PER_HOUR + i * 106_000, 25, Origin.SCHEDULE)
+        decision = gate.check_bolus(one_u, dataclasses.replace(view),
+                                    dataclasses.replace(settings, max_iob_u=60.0))
+    elif rule is Rule.MAX_IOB:  # 4.5 U just delivered + a 1-U controller bolus > 5 U
+        decision = _gate_with_strokes(mode, 180, Origin.APP).check_bolus(
+            BolusRequest(1000, 0, 0, Origin.APP), view,
+            dataclasses.replace(settings, max_hourly_u=60.0))
+    elif rule is Rule.REMOTE_HOURLY_CAP:  # 1.5 U from the remote + 1 U > 2 U
+        decision = _gate_with_strokes(mode, 60, Origin.REMOTE).check_bolus(
+            BolusRequest(1000, 0, 0, Origin.REMOTE), view, settings)
+    elif rule is Rule.RADIO_WITHHOLD:  # suspended from the air for the whole episode limit
+        gate = SafetyGate(mode)
+        gate.withholding.open(0)
+        gate.withholding.close(now)
+        decision, _ = gate.check_radio_suspend(
+            view, dataclasses.replace(settings, max_radio_withhold_min=30))
+    elif rule is Rule.PERSON_RESUMES:
+        decision = SafetyGate(mode).check_radio_resume(
+            dataclasses.replace(view, suspended=True, suspended_by_person=True))
+    elif rule is Rule.NO_DELIVERY_ALARM:  # a key suspend as long as the alarm period
+        b = bench(mode, settings=PumpSettings(no_delivery_alarm_min=60))
+        ui.suspend(b.pump)
+        b.run_min(61)
+        return AlarmCode.NO_INSULIN in {a.code for a in b.pump.alarms}
+    else:  # a rule added without a scenario here
+        raise AssertionError(f"no scenario for {rule}")
+    if decision.allowed:
+        return False
+    assert decision.rule is rule, decision
+    return True
+
+
+@pytest.mark.parametrize("rule", list(Rule), ids=[r.value for r in Rule])
+def test_each_rule_acts_in_secure_mode_and_in_legacy_only_if_the_x23_has_it(rule: Rule) -> None:
+    """Every rule of the gate has a scenario that only it stops: a secure pump stops it, a
+    legacy-faithful one only for the x23's own limits (max bolus and max basal)."""
+    assert _acts(rule, ProtocolMode.SECURE)
+    assert _acts(rule, ProtocolMode.LEGACY) == (rule in {Rule.MAX_BOLUS, Rule.MAX_BASAL})
+    assert (rule in LEGACY_RULES) == (rule in {Rule.MAX_BOLUS, Rule.MAX_BASAL})
 
 
 def test_bolus_above_max_bolus_is_rejected_on_arrival_never_shrunk() -> None:
@@ -336,4 +408,129 @@ def test_a_key_suspend_takes_over_a_radio_suspend() -> None:
     assert b.kinds("suspend")[-1]["source"] == "buttons"
     b.restart()
     b.run_min(120)
+    assert b.pump.status().suspended
+
+
+# ---------------------------------------------------------------------- issue 9, defect 2
+# Only the person resumes a suspend the person made (or one made for a person who is not
+# responding: auto-off).  A paired controller's ResumeCommand once restarted basal after all
+# three; secure mode refuses it with suspended_by_user, legacy keeps the x23's radio resume.
+
+
+def _controller_resume_is_refused(b: Bench, cid: int) -> None:
+    reply = b.send(APP, ResumeCommand(command_id=cid))
+    assert isinstance(reply, Nak) and reply.reason.value == "suspended_by_user", reply
+    assert "keys" in reply.detail
+    before = motor_u(b)
+    b.run_min(120)
+    assert b.pump.status().suspended and motor_u(b) == before
+    record = b.kinds("command")[-1]
+    assert record["reason"] == "suspended_by_user" and record["outcome"] == "rejected"
+
+
+def test_a_controller_cannot_resume_a_suspend_made_on_the_keys() -> None:
+    """Key suspend, then ResumeCommand from the paired controller: suspended_by_user;
+    delivery stays stopped until the person resumes on the keys."""
+    b = bench()
+    assert ui.suspend(b.pump).done
+    _controller_resume_is_refused(b, 1)
+    assert ui.resume(b.pump).done
+    b.run_min(60)
+    assert motor_u(b) == pytest.approx(1.0)
+
+
+def test_a_controller_cannot_resume_a_radio_suspend_the_person_took_over() -> None:
+    """A controller suspend taken over on the keys is the person's: the controller's own
+    resume is refused suspended_by_user, before and after a restart."""
+    b = bench()
+    assert isinstance(b.send(APP, SuspendCommand(command_id=1)), Ack)
+    b.run_min(10)
+    assert ui.suspend(b.pump).done  # takes it over
+    _controller_resume_is_refused(b, 2)
+    b.restart()
+    _controller_resume_is_refused(b, 3)
+
+
+def test_a_controller_cannot_resume_an_auto_off_suspend() -> None:
+    """Auto-off suspends a person who stopped pressing keys; a controller may not undo it."""
+    b = bench(settings=PumpSettings(auto_off_h=1))
+    b.run_min(61)
+    assert b.kinds("suspend")[-1]["source"] == "auto_off"
+    _controller_resume_is_refused(b, 1)
+
+
+def test_a_controller_may_still_resume_its_own_suspend() -> None:
+    """A suspend from the air that nobody took over is resumed by the controller's command."""
+    b = bench()
+    assert isinstance(b.send(APP, SuspendCommand(command_id=1)), Ack)
+    b.run_min(10)
+    assert isinstance(b.send(APP, ResumeCommand(command_id=2)), Ack)
+    assert not b.pump.status().suspended
+
+
+@pytest.mark.parametrize("how", ["keys", "auto_off"])
+def test_legacy_radio_resume_still_undoes_any_suspend(how: str) -> None:
+    """Legacy-faithful: the x23 obeys a radio resume whoever suspended (the attack lab's
+    point), so the new refusal is secure-only."""
+    b = bench("legacy", settings=PumpSettings(auto_off_h=1 if how == "auto_off" else 0))
+    if how == "keys":
+        assert ui.suspend(b.pump).done
+    else:
+        b.run_min(61)
+    assert b.pump.status().suspended
+    b.send(ATTACKER, WakeupCommand(10))
+    assert isinstance(b.send(ATTACKER, ResumeCommand()), Ack)
+    assert not b.pump.status().suspended
+
+
+# ---------------------------------------------------------------------- issue 9, defect 5
+# Episodes less than 30 min apart are one episode and the gap between them counts as
+# withheld, for the daily budget too.  The daily check once left the gap of the merge it
+# was about to make out, so the pump's own ledger passed its daily budget.
+
+
+def test_the_daily_withholding_budget_counts_the_gap_of_a_merge_for_a_suspend() -> None:
+    """Budget 180 min/day: 120 withheld, a 30-min zero temp 40 min later, a suspend 20 min
+    after it: the gap joins the episode, so only 10 min remain and the suspend lasts 10."""
+    b = bench(settings=PumpSettings(max_radio_withhold_min=120,
+                                    max_radio_withhold_per_day_min=180))
+    assert isinstance(b.send(APP, SuspendCommand(command_id=1)), Ack)
+    b.run_min(160)  # resumed by itself at 120
+    assert isinstance(b.send(APP, TempBasalCommand(percent=0, duration_min=30,
+                                                   command_id=2)), Ack)
+    b.run_min(50)  # temp over at 190; now 210
+    assert isinstance(b.send(APP, SuspendCommand(command_id=3)), Ack)
+    suspend = b.kinds("suspend")[-1]
+    assert suspend["resume_at_device_ms"] == 220 * MS_PER_MINUTE
+    b.run_min(11)
+    assert not b.pump.status().suspended
+    ledger = b.pump._gate.withholding
+    assert ledger.withheld_ms(b.clock.now_ms) <= 180 * MS_PER_MINUTE
+
+
+def test_the_daily_withholding_budget_counts_the_gap_of_a_merge_for_a_temp_basal() -> None:
+    """Budget 180: 120 withheld, a zero temp 40 min later (30 min, 150 used), a second one
+    20 min after it would make 150 + 20 + 30 = 200: refused withhold_limit."""
+    b = bench(settings=PumpSettings(max_radio_withhold_min=120,
+                                    max_radio_withhold_per_day_min=180))
+    assert isinstance(b.send(APP, SuspendCommand(command_id=1)), Ack)
+    b.run_min(160)
+    assert isinstance(b.send(APP, TempBasalCommand(percent=0, duration_min=30,
+                                                   command_id=2)), Ack)
+    b.run_min(50)
+    reply = b.send(APP, TempBasalCommand(percent=0, duration_min=30, command_id=3))
+    assert isinstance(reply, Nak) and reply.reason is NakReason.WITHHOLD_LIMIT
+    assert "daily" in reply.detail
+
+
+def test_auto_off_takes_over_a_radio_suspend_so_it_does_not_resume_by_itself() -> None:
+    """Auto-off firing during a controller suspend makes it the person's suspend: the radio
+    suspend's automatic resume is cancelled, and the controller cannot resume it either."""
+    b = bench(settings=PumpSettings(auto_off_h=1))
+    b.run_min(50)
+    assert isinstance(b.send(APP, SuspendCommand(command_id=1)), Ack)  # would resume at 170
+    b.run_min(15)  # auto-off at 60
+    assert b.kinds("suspend")[-1]["source"] == "auto_off"
+    _controller_resume_is_refused(b, 2)  # to 185 min: still suspended
+    b.run_min(60)
     assert b.pump.status().suspended

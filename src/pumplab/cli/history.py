@@ -66,6 +66,7 @@ RECORD_KINDS: Final = (
     "temp_basal_start", "temp_basal_end", "suspend", "resume", "setting_change",
     "clock_set", "alarm", "alarm_cleared", "meter_bg", "sensor_glucose", "pairing",
     "recovery", "stroke_failed", "reservoir_change", "change_rejected", "delivery_refused",
+    "refusal_summary",
 )
 
 _HEAD_ALLOWED = f"SEQ:HASH, SEQ 1..{MAX_SAFE_INT}, HASH 64 lowercase hex digits"
@@ -164,6 +165,7 @@ def _report_json(path: Path, report: VerifyReport) -> dict[str, object]:
         "path": str(path),
         "ok": report.ok,
         "records": report.records,
+        "wal_records": report.wal_records,
         "first_bad_seq": report.first_bad_seq,
         "reason": report.reason,
         "head_seq": report.head_seq,
@@ -195,9 +197,9 @@ def show_command(
     )] = False,
 ) -> int:
     """Print the records of a history file."""
-    from pumplab.devices.history import SqliteHistory
+    from pumplab.devices.history import open_evidence
 
-    with SqliteHistory(path, read_only=True) as store:
+    with open_evidence(path) as store:
         wanted = None if tuple(kinds) == (ALL,) else set(kinds)
         if wanted is not None:
             _check_kinds(wanted, store.iter_records(0))
@@ -291,7 +293,7 @@ def export_command(
 ) -> int:
     """Export a verified history to Nightscout or Tidepool JSON."""
     from pumplab.devices.export import nightscout_treatments, tidepool_data
-    from pumplab.devices.history import SqliteHistory, verify_file
+    from pumplab.devices.history import open_evidence, verify_file
 
     if out is not None:
         if _same_file(out, path):
@@ -304,7 +306,7 @@ def export_command(
         print(error_line(f"{path}: not exported, it does not verify: {report.summary()}"),
               file=sys.stderr)  # fmt: skip
         return EXIT_CHECK_FAILED
-    with SqliteHistory(path, read_only=True) as store:
+    with open_evidence(path) as store:
         # Export exactly what was verified, even if a pump appended since.
         records = store.records(0, report.records)
     if target == "nightscout":

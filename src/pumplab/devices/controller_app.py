@@ -45,6 +45,18 @@ Either way, if the pump cannot be reached within ``max_attempts`` rounds the
 outcome is reported as ``unknown`` and the app sends nothing more for it: a
 dose is never guessed.  Commands are sent one at a time (a queue), which is
 what makes "the last accepted id" an unambiguous answer.
+
+The app also keeps the **head of the pump's history** it has seen
+(:attr:`ControllerApp.known_head`: the highest ``history_seq``, and that
+record's hash once it read the record), a head kept outside the pump, which is
+what a hash chain needs to show truncation or a rewrite (docs/history.md).  It
+warns (:attr:`ControllerApp.history_warnings`) when a status report the pump
+made *later* (by its device time) than the one the head came from shows fewer
+records (``rolled_back``: restored from an older copy, cut short, or a new
+history), and when a record it reads at a seq it knows has another hash
+(``rewritten``); :meth:`ControllerApp.check_history` reads the record at the
+head to look for the latter.  A pump whose device time itself went back (a
+different pump, or a new log written with a reset clock) is not detected.
 """
 
 from __future__ import annotations
@@ -75,7 +87,7 @@ from pumplab.link.messages import (
     WakeupCommand,
 )
 
-__all__ = ["ControllerApp", "DoseOutcome"]
+__all__ = ["ControllerApp", "DoseOutcome", "HistoryWarning"]
 
 #: ``not_sent``: the pump could not be reached to learn its history head, so
 #: the (legacy) command was never sent and nothing can have been delivered.
@@ -96,6 +108,24 @@ class DoseOutcome:
     resolved_by: Literal["ack", "status", "history", "gave_up"]
     attempts: int  # times the command itself was sent
     replayed: bool = False  # the pump answered from its idempotency record
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryWarning:
+    """The pump's history no longer reaches, or no longer matches, a head the app saw.
+
+    ``known_seq``/``known_hash`` are the head seen before (the hash ``None`` if the app
+    never read that record): keep them as evidence, e.g. for ``pumplab history verify
+    --expect-head SEQ:HASH``.  ``seen_seq`` is what the pump reported now.
+    """
+
+    at_ms: int  # the app's clock
+    kind: Literal["rolled_back", "rewritten"]
+    known_seq: int
+    known_hash: str | None
+    seen_seq: int
+    seen_hash: str | None
+    detail: str
 
 
 @dataclass(slots=True)
@@ -140,6 +170,13 @@ class ControllerApp(Peripheral):
         self._queue: deque[_Pending] = deque()
         self._current: _Pending | None = None
         self._history_seq = 0
+        # The history head seen: seq, its hash once read, and the pump's device time
+        # when it reported it (a status report's, or the record's own).
+        self._head_seq = 0
+        self._head_hash: str | None = None
+        self._head_at_ms: int | None = None
+        self._head_check: int | None = None  # check_history() asked for this seq
+        self.history_warnings: list[HistoryWarning] = []
         self.last_status: StatusReport | None = None
         self.outcomes: list[DoseOutcome] = []
         self._status_waiters: list[Callable[[StatusReport], None]] = []
@@ -185,6 +222,78 @@ class ControllerApp(Peripheral):
     @property
     def busy(self) -> bool:
         return self._current is not None or bool(self._queue)
+
+    @property
+    def known_head(self) -> tuple[int, str | None]:
+        """(seq, hash) of the highest history record the pump has reported to this app
+        (hash ``None`` until the app read that record)."""
+        return self._head_seq, self._head_hash
+
+    def check_history(self) -> bool:
+        """Read the record at :attr:`known_head` and compare it with what was seen.
+
+        Returns False (nothing sent) while a command is in flight or before any head is
+        known.  The answer adds a ``rewritten`` warning if the record's hash differs, a
+        ``rolled_back`` one if the history no longer has it."""
+        if self.busy or self._head_seq < 1:
+            return False
+        self._head_check = self._head_seq
+        self._awake_until_ms = -1  # legacy: wake the radio (a restarted pump's sleeps)
+        self._send(ReadHistoryCommand(since_seq=self._head_seq - 1, limit=1))
+        return True
+
+    # ---------------------------------------------------------------- history head
+
+    def _warn(self, kind: Literal["rolled_back", "rewritten"], seen_seq: int,
+              seen_hash: str | None, detail: str) -> None:
+        self.history_warnings.append(HistoryWarning(
+            self._clock.now_ms, kind, self._head_seq, self._head_hash, seen_seq, seen_hash,
+            detail))
+
+    def _observe_status(self, status: StatusReport) -> None:
+        """A status report: its history_seq at the pump's device time."""
+        # Fields off the air are claims (a forged status may hold anything).
+        seq: object = status.history_seq
+        at: object = status.device_time_ms
+        if not isinstance(seq, int) or not isinstance(at, int):
+            return
+        if seq < self._head_seq:
+            if self._head_at_ms is not None and at <= self._head_at_ms:
+                return  # an older report delivered late: not news
+            self._warn("rolled_back", seq, None,
+                       f"the pump reports {seq} history records at device time {at} ms; it "
+                       f"had reported record {self._head_seq} before")
+            self._head_seq, self._head_hash, self._head_at_ms = seq, None, at
+        elif seq > self._head_seq:
+            self._head_seq, self._head_hash, self._head_at_ms = seq, None, at
+        else:
+            self._head_at_ms = at if self._head_at_ms is None else max(self._head_at_ms, at)
+
+    def _observe_records(self, page: HistoryPage) -> None:
+        """History records read: learn the head's hash, notice another one."""
+        check, self._head_check = self._head_check, None
+        found = False
+        for record in page.records:
+            seq, digest = record.get("seq"), record.get("hash")
+            at = record.get("device_time_ms")
+            if not isinstance(seq, int) or not isinstance(digest, str):
+                continue
+            if seq == self._head_seq:
+                found = True
+                if self._head_hash is None:
+                    self._head_hash = digest
+                elif digest != self._head_hash:
+                    self._warn("rewritten", seq, digest,
+                               f"history record {seq} has another hash than when it was read "
+                               "before: the history was rewritten")
+                    self._head_hash = digest
+            elif seq > self._head_seq:
+                self._head_seq, self._head_hash = seq, digest
+                self._head_at_ms = at if isinstance(at, int) else None
+        if check is not None and check == self._head_seq and not found and not page.records:
+            self._warn("rolled_back", check - 1, None,
+                       f"the pump's history no longer has record {check}")
+            self._head_seq, self._head_hash, self._head_at_ms = check - 1, None, None
 
     # ---------------------------------------------------------------- internals
 
@@ -303,6 +412,7 @@ class ControllerApp(Peripheral):
         message = envelope.message
         if isinstance(message, StatusReport):
             self.last_status = message
+            self._observe_status(message)
             self._history_seq = max(self._history_seq, message.history_seq)
             waiters, self._status_waiters = self._status_waiters, []
             for waiter in waiters:
@@ -310,6 +420,7 @@ class ControllerApp(Peripheral):
             self._status_for_pending(message)
             return
         if isinstance(message, HistoryPage):
+            self._observe_records(message)
             self._history_for_pending(message)
             return
         if isinstance(message, Ack | Nak) and message.history_seq is not None:
@@ -372,8 +483,10 @@ class ControllerApp(Peripheral):
         if pending is None or pending.phase != "history":
             return
         wanted = _payload(pending.command)
+        last_seq = pending.history_mark
         for record in page.records:
             seq = int(record.get("seq", 0))
+            last_seq = max(last_seq, seq)
             self._history_seq = max(self._history_seq, seq)
             data = record.get("data", {})
             kind = record.get("kind")
@@ -394,7 +507,9 @@ class ControllerApp(Peripheral):
                 self._finish(pending, "rejected", NakReason.NOT_EXECUTED, "history")
                 return
         if page.more:
-            self._send(ReadHistoryCommand(since_seq=self._history_seq, limit=1000))
+            # Continue after this page's last record (never after a head learned from
+            # elsewhere meanwhile: that could skip the record being looked for).
+            self._send(ReadHistoryCommand(since_seq=last_seq, limit=1000))
             return
         if pending.found is None:
             self._resend_or_give_up(pending)

@@ -78,6 +78,7 @@ __all__ = [
     "canonical_json",
     "canonical_record_bytes",
     "compute_hash",
+    "open_evidence",
     "open_history",
     "verify_file",
     "verify_records",
@@ -153,7 +154,10 @@ class VerifyReport:
     also when the damage cannot be tied to one record; ``reason`` is human
     text, ``""`` when ``ok``.  ``head_seq``/``head_hash`` are the last good
     record (``0``/:data:`GENESIS_HASH` for an empty log): keep them to pass as
-    ``expected_head`` next time.
+    ``expected_head`` next time.  :func:`verify_file` also sets ``path`` (the
+    file it read) and ``wal_records``: how many of the records exist only in
+    the file's ``-wal`` companion, not yet merged into the file (a pump that
+    was killed; copying the file without its ``-wal`` would lose them).
     """
 
     ok: bool
@@ -162,11 +166,19 @@ class VerifyReport:
     reason: str
     head_seq: int = 0
     head_hash: str = GENESIS_HASH
+    path: str | None = None
+    wal_records: int = 0
 
     def summary(self) -> str:
-        """One line: ``ok: N records, head SEQ:HASH`` or ``record N: reason``."""
+        """One line: ``ok: N records, head SEQ:HASH`` (and how many are only in the
+        ``-wal``) or ``record N: reason``."""
         if self.ok:
-            return f"ok: {self.records} records, head {self.head_seq}:{self.head_hash}"
+            line = f"ok: {self.records} records, head {self.head_seq}:{self.head_hash}"
+            if self.wal_records:
+                wal = f"{self.path}-wal" if self.path is not None else "the -wal file"
+                line += (f"; {self.wal_records} of them only in {wal}, not merged into the "
+                         "file: keep the -wal with it")
+            return line
         if self.first_bad_seq is None:
             return self.reason
         return f"record {self.first_bad_seq}: {self.reason}"
@@ -685,11 +697,15 @@ class SqliteHistory:
         path: str | os.PathLike[str],
         *,
         read_only: bool = False,
+        immutable: bool = False,
         device_serial: str | None = None,
         created_clock_ms: int | None = None,
     ) -> None:
+        if immutable and not read_only:
+            raise ValueError("immutable needs read_only: a writer changes the file")
         self._path = Path(path)
         self._read_only = read_only
+        self._immutable = immutable
         self._conn: sqlite3.Connection | None = None
         self._head: HistoryRecord | None = None
         if created_clock_ms is not None:
@@ -748,7 +764,11 @@ class SqliteHistory:
 
     def _connect(self) -> sqlite3.Connection:
         if self._read_only:
-            uri = self._path.resolve().as_uri() + "?mode=ro"
+            # immutable: SQLite takes no lock and never opens or creates the -wal and
+            # -shm companions (https://www.sqlite.org/uri.html#uriimmutable): only for
+            # a file nothing writes, such as verify_file's private copy.
+            uri = self._path.resolve().as_uri() + "?mode=ro" + (
+                "&immutable=1" if self._immutable else "")
             conn = sqlite3.connect(uri, uri=True, isolation_level=None)
             conn.execute("PRAGMA query_only = ON")
         else:
@@ -921,8 +941,30 @@ class SqliteHistory:
         except _READ_ERRORS as exc:
             yield _Unreadable(_describe(exc))
 
+    def checkpoint(self) -> bool:
+        """Merge the ``-wal`` into the file and empty it (a writer's clean stop).
+
+        ``PRAGMA wal_checkpoint(TRUNCATE)`` (https://www.sqlite.org/pragma.html
+        #pragma_wal_checkpoint).  True when every committed record is now in the
+        file itself; False when a reader still needed older pages (the records stay
+        safe in the ``-wal``).  A read-only store changes nothing and returns False.
+        """
+        conn = self._live()
+        if self._read_only:
+            return False
+        try:
+            row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except _READ_ERRORS as exc:
+            raise _translate(exc, self._path, "cannot checkpoint") from exc
+        return row is not None and row[0] == 0
+
     def close(self) -> None:
+        """Release the file; a writer first merges its ``-wal`` into it (:meth:`checkpoint`),
+        so that a history closed cleanly is one self-contained file."""
         if self._conn is not None:
+            if not self._read_only:
+                with contextlib.suppress(HistoryError):
+                    self.checkpoint()
             conn, self._conn = self._conn, None
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
@@ -1040,16 +1082,23 @@ def _fsync_directory(directory: Path) -> None:
 def verify_file(
     path: str | os.PathLike[str], *, expected_head: tuple[int, str] | None = None
 ) -> VerifyReport:
-    """Verify the history file at ``path`` without changing it.
+    """Verify the history file at ``path`` (and its ``-wal``) without changing anything.
 
-    Unlike ``SqliteHistory(path, read_only=True).verify()``, a file too damaged
-    to open is a failed report, not an exception: a file that is not a
-    history at all gives ``first_bad_seq=None``; a file cut short (bytes lost
-    at its end, which SQLite refuses to open) is read from a copy padded back
-    to the size its header states, so the first record that was lost is
-    named.  Raises :class:`~pumplab.errors.HistoryError` only when there is no
-    file to read (missing or a directory); any other failure to open it (an
-    unsupported format version, no permission) is a failed report.
+    The file and its ``-wal`` companion are read as they are (plain reads, no SQLite
+    connection to them: nothing is ever written next to the evidence, not even the
+    ``-shm`` SQLite would create, so a read-only directory or a reader who does not
+    own the file is no obstacle) into a private copy, which is verified twice: the file
+    alone, and the file with its ``-wal``.  The report is that of the pair (the
+    history as the pump left it), with ``wal_records`` records only in the ``-wal``;
+    ``path`` is set to ``path``.
+
+    Never raises for a damaged file: a file that is not a history at all gives
+    ``first_bad_seq=None``; a file cut short (bytes lost at its end, which SQLite
+    refuses to open) is read from the copy padded back to the size its header states,
+    so the first record that was lost is named; a header that states an impossible
+    size is reported as damaged.  Every file-level reason names the file.  Raises
+    :class:`~pumplab.errors.HistoryError` only when there is no file to read (missing
+    or a directory).
     """
     if expected_head is not None:
         _check_expected_head(expected_head)
@@ -1059,47 +1108,156 @@ def verify_file(
     if file.is_dir():
         raise HistoryError(f"{file}: is a directory, not a history file")
     try:
-        with SqliteHistory(file, read_only=True) as store:
-            return store.verify(expected_head)
+        with tempfile.TemporaryDirectory(prefix="pumplab-verify-") as scratch:
+            report = _verify_evidence(file, Path(scratch), expected_head)
+    except Exception as exc:  # unreadable (permissions, I/O error, no room to copy)
+        report = VerifyReport(
+            False, 0, None, f"{file}: cannot be read to verify it ({type(exc).__name__}: {exc})"
+        )
+    return replace(report, path=str(file))
+
+
+@contextlib.contextmanager
+def open_evidence(path: str | os.PathLike[str]) -> Iterator[SqliteHistory]:
+    """Open the history file at ``path`` and its ``-wal`` for reading, changing nothing.
+
+    Like :func:`verify_file`, the file and its ``-wal`` are copied (plain reads) into a
+    private directory and the copy is opened read-only, so ``history show`` and
+    ``history export`` work on evidence in a read-only directory or owned by someone
+    else, see the records that are only in the ``-wal``, and leave no ``-shm`` beside
+    the evidence.  Raises :class:`~pumplab.errors.HistoryError` for a missing file, a
+    directory or a file SQLite cannot open as a history.
+    """
+    file = Path(path)
+    if not file.exists():
+        raise HistoryError(f"{file}: no such history file")
+    if file.is_dir():
+        raise HistoryError(f"{file}: is a directory, not a history file")
+    with tempfile.TemporaryDirectory(prefix="pumplab-evidence-") as scratch:
+        try:
+            alone, pair = _copy_evidence(file, Path(scratch))
+        except OSError as exc:
+            raise HistoryError(f"{file}: cannot be read ({type(exc).__name__}: {exc})") from exc
+        try:
+            store = SqliteHistory(pair or alone, read_only=True, immutable=pair is None)
+        except HistoryError as exc:
+            raise HistoryError(str(exc).replace(str(pair or alone), str(file))) from None
+        with store:
+            yield store
+
+
+#: How often verify_file copies again when a writer changed the file while it copied.
+_COPY_ATTEMPTS: Final = 5
+#: A header may state a file up to this many times larger than the file is (a copy
+#: cut short) before it is taken as damaged rather than padded back.
+_MAX_CUT_FACTOR: Final = 64
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def _copy_evidence(file: Path, scratch: Path) -> tuple[Path, Path | None]:
+    """Private copies: ``alone/<name>`` (the file only) and, when the ``-wal`` holds
+    anything, ``pair/<name>`` with ``pair/<name>-wal``.  Copied again when a writer
+    changed either while it was copied (a checkpoint between the two copies would
+    pair a file and a ``-wal`` that do not belong together)."""
+    wal = file.with_name(file.name + "-wal")
+    alone_dir, pair_dir = scratch / "alone", scratch / "pair"
+    alone, pair = alone_dir / file.name, pair_dir / file.name
+    for _ in range(_COPY_ATTEMPTS):
+        for directory in (alone_dir, pair_dir):
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir()
+        before = (_stamp(file), _stamp(wal))
+        shutil.copyfile(file, alone)
+        has_wal = wal.exists() and wal.stat().st_size > 0
+        if has_wal:
+            shutil.copyfile(wal, pair.with_name(pair.name + "-wal"))
+            shutil.copyfile(alone, pair)
+        if (_stamp(file), _stamp(wal)) == before:
+            break
+    return alone, (pair if has_wal else None)
+
+
+def _verify_evidence(
+    file: Path, scratch: Path, expected_head: tuple[int, str] | None
+) -> VerifyReport:
+    alone_copy, pair_copy = _copy_evidence(file, scratch)
+    alone = _verify_copy(alone_copy, file, expected_head, immutable=True)
+    if pair_copy is None:
+        return alone
+    pair = _verify_copy(pair_copy, file, expected_head, immutable=False)
+    if pair.ok:
+        return replace(pair, wal_records=max(0, pair.records - alone.records))
+    if alone.ok:
+        return replace(
+            pair,
+            reason=f"{pair.reason}; the file without its -wal verifies {alone.records} "
+            "records: the damage is in the -wal",
+        )
+    return pair
+
+
+def _verify_copy(
+    copy: Path, file: Path, expected_head: tuple[int, str] | None, *, immutable: bool
+) -> VerifyReport:
+    """Verify a private copy; reasons name ``file``, never the copy."""
+    try:
+        with SqliteHistory(copy, read_only=True, immutable=immutable) as store:
+            report = store.verify(expected_head)
     except HistoryError as exc:
-        damage = exc
-    short = _header_size_shortfall(file)
-    if short is None:
+        report = _unopenable(copy, exc, expected_head, immutable=immutable)
+    return replace(report, reason=report.reason.replace(str(copy), str(file)))
+
+
+def _unopenable(
+    copy: Path, damage: HistoryError, expected_head: tuple[int, str] | None, *, immutable: bool
+) -> VerifyReport:
+    """A copy SQLite would not open: cut short (then padded and read), or not a history."""
+    stated = _header_stated_size(copy)
+    actual = copy.stat().st_size
+    if stated is not None and (stated < 0 or stated > _MAX_CUT_FACTOR * max(actual, 1)):
+        return VerifyReport(
+            False,
+            0,
+            None,
+            f"{copy}: the header is damaged (it states a page size and count that do not fit "
+            f"a file of {actual} bytes): {str(damage).removeprefix(f'{copy}: ')}",
+        )
+    if stated is None or stated <= actual:
         seq = damage.seq if isinstance(damage, HistoryCorruptError) else None
         return VerifyReport(False, 0, seq, str(damage))
-    actual, expected = short
-    cut = f"the file is cut short ({actual} of the {expected} bytes its header states)"
-    with tempfile.TemporaryDirectory(prefix="pumplab-verify-") as scratch:
-        copy = Path(scratch) / file.name
-        shutil.copyfile(file, copy)
-        wal = file.with_name(file.name + "-wal")
-        if wal.exists():
-            shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
-        with open(copy, "r+b") as handle:
-            handle.truncate(expected)
-        try:
-            with SqliteHistory(copy, read_only=True) as store:
-                report = store.verify(expected_head)
-        except HistoryError:
-            return VerifyReport(False, 0, None, f"{file}: not readable as a history: {cut}")
+    cut = f"the file is cut short ({actual} of the {stated} bytes its header states)"
+    with open(copy, "r+b") as handle:
+        handle.truncate(stated)
+    try:
+        with SqliteHistory(copy, read_only=True, immutable=immutable) as store:
+            report = store.verify(expected_head)
+    except HistoryError:
+        return VerifyReport(False, 0, None, f"{copy}: not readable as a history: {cut}")
     if report.ok or report.first_bad_seq is None:
         return VerifyReport(
             False,
             report.records,
             None,
-            f"{file}: {cut}, although all {report.records} records read",
+            f"{copy}: {cut}, although all {report.records} records read",
             report.head_seq,
             report.head_hash,
         )
     return replace(report, reason=f"{report.reason}; {cut}")
 
 
-def _header_size_shortfall(file: Path) -> tuple[int, int] | None:
-    """(actual, stated) sizes when an SQLite file is shorter than its header
-    says (https://www.sqlite.org/fileformat.html, section 1.3: page size at
-    offset 16, "in-header database size" in pages at offset 28), else None."""
+def _header_stated_size(file: Path) -> int | None:
+    """The size an SQLite file's header states (https://www.sqlite.org/fileformat.html,
+    section 1.3: page size at offset 16, "in-header database size" in pages at offset
+    28), -1 for a page size no SQLite file has, None when there is no such header or it
+    states no size."""
     try:
-        actual = file.stat().st_size
         with open(file, "rb") as handle:
             header = handle.read(100)
     except OSError:
@@ -1108,11 +1266,10 @@ def _header_size_shortfall(file: Path) -> tuple[int, int] | None:
         return None
     page_size = int.from_bytes(header[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
+    if page_size < 512 or page_size & (page_size - 1):
+        return -1  # a power of two from 512 to 65536 (section 1.3.2)
     pages = int.from_bytes(header[28:32], "big")
-    stated = page_size * pages
-    if pages == 0 or stated <= actual:
-        return None
-    return actual, stated
+    return page_size * pages if pages else None
 
 
 def open_history(

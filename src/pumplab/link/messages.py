@@ -264,6 +264,8 @@ class NakReason(enum.Enum):
     CONFIRMATION_PENDING = "confirmation_pending"  # secure: another change awaits ACT
     STALE_COMMAND_ID = "stale_command_id"  # secure: id not above the sender's high-water mark
     NOT_EXECUTED = "not_executed"  # accepted, but the pump stopped before it took effect
+    BELOW_MINIMUM_DOSE = "below_minimum_dose"  # a positive amount or rate below one stroke
+    SUSPENDED_BY_USER = "suspended_by_user"  # secure: only the person resumes this suspend
 
 
 @dataclass(frozen=True, slots=True)

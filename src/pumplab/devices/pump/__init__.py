@@ -30,6 +30,7 @@ from pumplab.devices.pump.delivery import (
     normal_bolus_duration_ms,
 )
 from pumplab.devices.pump.pump import BootReport, Pump, PumpPhase
+from pumplab.devices.pump.refusal_limiter import Admission, RefusalLimiter, RefusalSummary
 from pumplab.devices.pump.safety import (
     LEGACY_RULES,
     SECURE_RULES,
@@ -58,6 +59,7 @@ __all__ = [
     "ROLE_PERMISSIONS",
     "SECURE_RULES",
     "STROKE_U",
+    "Admission",
     "Alarm",
     "AlarmCode",
     "Annunciation",
@@ -76,6 +78,8 @@ __all__ = [
     "PumpPhase",
     "PumpSettings",
     "RecordingMotor",
+    "RefusalLimiter",
+    "RefusalSummary",
     "Role",
     "Rule",
     "SafetyGate",

@@ -66,6 +66,7 @@ class AlarmCode(enum.Enum):
     HISTORY_FAILURE = "history_failure"  # an append failed while running
     COMMAND_NOT_EXECUTED = "command_not_executed"  # accepted, found without effect at restart
     INTERNAL_ERROR = "internal_error"  # an unforeseen error inside the pump: delivery stopped
+    FLOOD = "flood"  # many messages from senders the pump does not serve: answers limited
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,7 @@ ALARM_INFO: dict[AlarmCode, AlarmInfo] = {
     AlarmCode.TEMP_BASAL_CANCELLED: AlarmInfo(Severity.ALERT, False, "TEMP BASAL CANCELLED"),
     AlarmCode.COMMAND_NOT_EXECUTED: AlarmInfo(Severity.ALARM, False,
                                               "COMMAND NOT CARRIED OUT AT RESTART"),
+    AlarmCode.FLOOD: AlarmInfo(Severity.ALERT, False, "RADIO FLOOD: unknown senders ignored"),
     AlarmCode.INTERNAL_ERROR: AlarmInfo(
         Severity.ALARM, True, "PUMP ERROR: delivery stopped", clearable=False
     ),

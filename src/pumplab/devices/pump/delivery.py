@@ -171,5 +171,8 @@ def stroke_offset_ms(index: int, strokes: int, duration_ms: int) -> int:
 
     Strokes end the slots they fill: the last one at ``duration_ms``, so a
     bolus takes its full delivery time and a square wave ends when it should.
+    ``strokes`` must be at least 1 (a phase with no stroke has nothing to time).
     """
+    if strokes < 1:
+        raise ValueError(f"a delivery of {strokes} strokes has no stroke to time")
     return (index + 1) * duration_ms // strokes

@@ -83,6 +83,7 @@ from pumplab.devices.pump.recovery import (
     Unexecuted,
     replay,
 )
+from pumplab.devices.pump.refusal_limiter import RefusalLimiter
 from pumplab.devices.pump.safety import (
     BolusRequest,
     Decision,
@@ -175,7 +176,12 @@ LOW_DELIVERY_CHECK_MS = 5 * MS_PER_MINUTE
 LOW_DELIVERY_DIVISOR = 4
 
 # Battery drain model (pumplab's assumption, docs/pump.md "Battery"): one AAA
-# alkaline cell lasting about three and a half weeks in ordinary use.
+# alkaline cell lasting about three and a half weeks in ordinary use.  Idle includes
+# the radio's duty-cycled listening; a message the pump handles (wakes for, checks,
+# records, answers) costs BATTERY_PCT_PER_MESSAGE; a refusal the RefusalLimiter drops
+# unanswered, or a command a sleeping legacy radio does not hear, costs nothing beyond
+# idle; each refusal_summary record costs one message.  The radio issue replaces the
+# per-message cost with an airtime model.
 BATTERY_IDLE_PCT_PER_H = 0.15
 BATTERY_PCT_PER_STROKE = 0.0004
 BATTERY_PCT_PER_MESSAGE = 0.001
@@ -212,7 +218,12 @@ class BootReport:
 
 
 class _Malformed(Exception):
-    """A command field failed validation (becomes Nak MALFORMED)."""
+    """A command field failed validation (becomes a Nak with ``reason``, MALFORMED unless
+    said otherwise)."""
+
+    def __init__(self, detail: str, reason: NakReason = NakReason.MALFORMED) -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 class _Halt(Exception):
@@ -387,6 +398,10 @@ class Pump:
         self._basal_credit = 0
         self._basal_last_ms = 0
         self._timers: dict[str, EventHandle] = {}
+        # Refusals of senders the pump does not serve: bounded answers, one summary
+        # record per class and minute, one FLOOD alert per episode (not persisted).
+        self._refusals = RefusalLimiter()
+        self._refusals_due_ms: int | None = None
         self.boot_report: BootReport | None = None
 
     # ================================================================ lifecycle
@@ -581,16 +596,6 @@ class Pump:
                               f"bolus {ob.bolus_id}: {ob.delivered_mu / 1000:.3f} of "
                               f"{ob.requested_mu / 1000:.3f} U delivered; "
                               f"{undelivered_u:.3f} U NOT delivered")
-        temp_cancelled = False
-        if rep.open_temp is not None:
-            # Decision (docs/pump.md, "Restart"): a temp basal running at a
-            # restart is cancelled, not resumed; scheduled basal takes over.
-            temp_cancelled = True
-            self._record("temp_basal_end", {"reason": "interrupted"})
-            if rep.open_temp.radio and rep.open_temp.withholds:
-                self._gate.withholding.close(now)
-            self._raise_alarm(AlarmCode.TEMP_BASAL_CANCELLED,
-                              "temp basal running at restart was cancelled")
         if rep.suspend is not None:
             s = rep.suspend
             self._suspend = _Suspend(Origin(s.origin) if s.origin in Origin._value2member_map_
@@ -598,6 +603,17 @@ class Pump:
                                      s.resume_at_ms)
             if self._suspend.resume_at_ms is not None:
                 self._arm_radio_resume()
+        temp_cancelled = False
+        if rep.open_temp is not None:
+            # Decision (docs/pump.md, "Restart"): a temp basal running at a
+            # restart is cancelled, not resumed; scheduled basal takes over.
+            temp_cancelled = True
+            self._record("temp_basal_end", {"reason": "interrupted"})
+            self._raise_alarm(AlarmCode.TEMP_BASAL_CANCELLED,
+                              "temp basal running at restart was cancelled")
+        # The ledger replayed from the log ends as the log does; a temp cancelled just
+        # now closes it unless a radio suspend still withholds.
+        self._sync_withholding()
         self._last_key_ms = now
         self._basal_last_ms = now
         self._refresh_basal()
@@ -794,9 +810,11 @@ class Pump:
 
     def _view(self) -> GateView:
         stop = self._board.stopping()
-        return GateView(self._clock.now_ms, self._suspend is not None, self._bolus is not None,
+        s = self._suspend
+        return GateView(self._clock.now_ms, s is not None, self._bolus is not None,
                         stop.code.value if stop else None, self._reservoir_mu,
-                        self._scheduled_rate_mu(), self._minute_of_day())
+                        self._scheduled_rate_mu(), self._minute_of_day(),
+                        suspended_by_person=s is not None and not s.radio)
 
     # ================================================================ basal engine
 
@@ -949,10 +967,7 @@ class Pump:
                          Sound.BEEP_AND_VIBRATE if loud else Sound.BEEP,
                          f"BOLUS {req.total_mu / 1000:.3f} U STARTED ({req.origin.value})",
                          origin=req.origin, bolus_id=bid, amount_u=req.total_mu / 1000)
-        if req.normal_mu > 0:
-            self._begin_phase(b, "normal", req.normal_mu, normal_bolus_duration_ms(req.normal_mu))
-        else:
-            self._begin_phase(b, "square", req.square_mu, req.square_duration_ms)
+        self._begin_phase(b, "normal", req.normal_mu, normal_bolus_duration_ms(req.normal_mu))
         return bid
 
     def _begin_phase(self, b: _Bolus, phase: str, mu: int, duration_ms: int) -> None:
@@ -961,7 +976,18 @@ class Pump:
         b.phase_strokes = mu // STROKE_MU
         b.phase_duration_ms = duration_ms
         b.phase_done = 0
+        if b.phase_strokes <= 0:
+            # A phase with no whole stroke (the normal part of a square wave) has
+            # nothing to time: go on without dividing by its zero strokes.
+            self._next_phase(b)
+            return
         self._arm_bolus_stroke(b)
+
+    def _next_phase(self, b: _Bolus) -> None:
+        if b.phase == "normal" and b.square_mu >= STROKE_MU:
+            self._begin_phase(b, "square", b.square_mu, b.square_duration_ms)
+        else:
+            self._end_bolus("completed")
 
     def _arm_bolus_stroke(self, b: _Bolus) -> None:
         at = b.phase_start_ms + stroke_offset_ms(b.phase_done, b.phase_strokes,
@@ -980,10 +1006,8 @@ class Pump:
         b.phase_done += 1
         if b.phase_done < b.phase_strokes:
             self._arm_bolus_stroke(b)
-        elif b.phase == "normal" and b.square_mu > 0:
-            self._begin_phase(b, "square", b.square_mu, b.square_duration_ms)
         else:
-            self._end_bolus("completed")
+            self._next_phase(b)
 
     def _end_bolus(self, reason: str, command_seq: int | None = None) -> None:
         b = self._bolus
@@ -1028,8 +1052,7 @@ class Pump:
                                              lambda: self._guarded(self._on_temp_done),
                                              label="pump temp basal end")
         self._temp = temp
-        if radio and withholds:
-            self._gate.withholding.open(now)
+        self._sync_withholding()
         self._refresh_basal()
 
     def _on_temp_done(self) -> None:
@@ -1037,17 +1060,35 @@ class Pump:
             self._temp.event = None
             self._end_temp("completed")
 
-    def _end_temp(self, reason: str, command_seq: int | None = None) -> None:
+    def _end_temp(self, reason: str, command_seq: int | None = None, *,
+                  refresh: bool = True) -> None:
         temp = self._temp
         if temp is None:
             return
         self._record("temp_basal_end", {"reason": reason, **_cause(command_seq)})
         if temp.event is not None:
             self._clock.cancel(temp.event)
-        if temp.origin.from_air and temp.withholds:
-            self._gate.withholding.close(self._clock.now_ms)
         self._temp = None
-        self._refresh_basal()
+        self._sync_withholding()
+        if refresh:
+            self._refresh_basal()
+
+    def _sync_withholding(self) -> None:
+        """Open or close the radio-withholding ledger to match the state now.
+
+        Withholding is a state, not an event: a suspend from the air, or a temp basal
+        from the air that withholds, is in force.  Deriving it after every change (here
+        and, from the same records, in :func:`~pumplab.devices.pump.recovery.replay`)
+        makes the ledger independent of the order in which one action's records are
+        written (issue 9: a radio suspend replacing a zero temp)."""
+        s, t = self._suspend, self._temp
+        withholding = ((s is not None and s.radio)
+                       or (t is not None and t.origin.from_air and t.withholds))
+        ledger = self._gate.withholding
+        if withholding and ledger.open_since is None:
+            ledger.open(self._clock.now_ms)
+        elif not withholding and ledger.open_since is not None:
+            ledger.close(self._clock.now_ms)
 
     # ================================================================ suspend
 
@@ -1055,25 +1096,24 @@ class Pump:
                     command_seq: int | None = None) -> None:
         now = self._clock.now_ms
         radio = origin.from_air
+        # What the suspend stops ends first (its records come before the `suspend`
+        # record, which carries the command's seq: a crash in between leaves the
+        # command reported not executed, never a suspend the log does not show).
+        self._end_bolus("suspended")
+        self._end_temp("suspended", refresh=False)
         self._record("suspend", {"source": origin.value, "reason": reason, "radio": radio,
                                  "resume_at_device_ms": resume_at, **_cause(command_seq)})
         old = self._suspend
-        if old is not None:
+        if old is not None and old.event is not None:
             # A suspend from the keys taking over one from the air: the person's
-            # intent now holds delivery, so the automatic resume is cancelled and the
-            # radio-withholding episode ends here.
-            if old.event is not None:
-                self._clock.cancel(old.event)
-            if old.radio:
-                self._gate.withholding.close(now)
-        self._end_bolus("suspended")
-        self._end_temp("suspended")
+            # intent now holds delivery, so the automatic resume is cancelled (and the
+            # radio-withholding episode ends here, below).
+            self._clock.cancel(old.event)
         self._suspend = _Suspend(origin, reason, radio, now, resume_at)
-        if radio:
-            self._gate.withholding.open(now)
-            if origin is not Origin.RADIO or self.mode is ProtocolMode.SECURE:
-                self._annunciate(AnnunciationReason.RADIO_SUSPEND, Sound.BEEP,
-                                 f"SUSPENDED by {origin.value}", origin=origin)
+        self._sync_withholding()
+        if radio and (origin is not Origin.RADIO or self.mode is ProtocolMode.SECURE):
+            self._annunciate(AnnunciationReason.RADIO_SUSPEND, Sound.BEEP,
+                             f"SUSPENDED by {origin.value}", origin=origin)
         if resume_at is not None:
             self._arm_radio_resume()
         self._refresh_basal()
@@ -1102,9 +1142,8 @@ class Pump:
                                 **_cause(command_seq)})
         if s.event is not None:
             self._clock.cancel(s.event)
-        if s.radio:
-            self._gate.withholding.close(self._clock.now_ms)
         self._suspend = None
+        self._sync_withholding()
         self._refresh_basal()
 
     # ================================================================ alarms
@@ -1209,7 +1248,10 @@ class Pump:
         if self._clock.now_ms < self._last_key_ms + hours * MS_PER_HOUR:
             self._arm_auto_off()
             return
-        if self._suspend is None:
+        if self._suspend is None or self._suspend.resume_at_ms is not None:
+            # Auto-off protects a person who stopped responding: a suspend from the air
+            # that would resume by itself at its withholding limit (secure) is taken over,
+            # as a key suspend does, and only the person resumes.
             self._do_suspend(Origin.AUTO_OFF, f"no key pressed for {hours} h")
         self._raise_alarm(AlarmCode.AUTO_OFF, f"no key pressed for {hours} h: pump suspended")
 
@@ -1460,15 +1502,15 @@ class Pump:
             with contextlib.suppress(Exception):
                 self._answer_unusable(env)
             return
-        try:
-            self._drain(BATTERY_PCT_PER_MESSAGE)
-        except _Halt:
-            return
-        except Exception as exc:
-            self._fault("the radio's battery drain", exc)
-            return
         before = self._head_seq()
         try:
+            unserved = self._unserved(env)
+            if unserved is not None:
+                self._refuse_unserved(env, *unserved)
+                return
+            if not self._heard(env):
+                return  # a sleeping legacy radio: nothing heard, nothing spent or recorded
+            self._drain(BATTERY_PCT_PER_MESSAGE)
             if self.mode is ProtocolMode.LEGACY:
                 self._legacy(env)
             else:
@@ -1548,6 +1590,84 @@ class Pump:
             self._reply(src, self.status(src, in_reply_to=msg.type_name, command_id=cid))
         else:
             self._reply(src, refusal)
+
+    # ---------------------------------------------------------------- unserved senders
+
+    def _unserved(self, env: Envelope) -> tuple[str, NakReason, str, bool] | None:
+        """(sender class, reason, detail, answer?) for a sender this pump does not serve.
+
+        Secure: an address not in the pairing table.  Legacy: sensor, meter and remote
+        traffic from ids not linked (the x23 ignores them; the remote link is one-way,
+        so these are never answered).  Everything else is served (legacy-faithful: a
+        woken radio obeys anyone).  Their refusals go through the RefusalLimiter."""
+        msg = env.message
+        if self.mode is ProtocolMode.SECURE:
+            role = self._settings.role_of(env.src) if isinstance(env.src, str) else None
+            if role is None:
+                return ("unpaired", NakReason.NOT_AUTHORIZED,
+                        "sender is not paired with this pump", True)
+            return None
+        if not isinstance(msg, PERIPHERAL_TYPES) or self._legacy_linked(env):
+            return None
+        if isinstance(msg, RemoteBolusCommand | RemoteSuspendCommand):
+            if not self._settings.remote_enabled:
+                return ("unlinked", NakReason.REMOTE_DISABLED, "remote option is off: ignored",
+                        False)
+            return ("unlinked", NakReason.NOT_AUTHORIZED, "remote id not registered: ignored",
+                    False)
+        what = "sensor" if isinstance(msg, SensorReading | SensorBackfill) else "meter id"
+        return "unlinked", NakReason.NOT_AUTHORIZED, f"{what} not linked: ignored", False
+
+    def _heard(self, env: Envelope) -> bool:
+        """Does the radio hear this at all?  A sleeping legacy radio hears only its linked
+        peripherals (duty-cycled listening) and the wake-up burst."""
+        if self.mode is ProtocolMode.SECURE:
+            return True
+        return (isinstance(env.message, (*PERIPHERAL_TYPES, WakeupCommand))
+                or self._clock.now_ms <= self._radio_awake_until)
+
+    def _refuse_unserved(self, env: Envelope, sender_class: str, reason: NakReason,
+                         detail: str, answer: bool) -> None:
+        """Refuse without a record of its own: counted for the minute's refusal_summary,
+        answered only within the limiter's budget (issue 9: a flood must cost a bounded
+        amount of battery and history)."""
+        msg = env.message
+        src = env.src
+        limits = self._refusals
+        admission = limits.admit(sender_class,
+                                 safe_text(src, 64) if isinstance(src, str) else show(src),
+                                 kind=_type_name(msg), reason=reason.value,
+                                 now_ms=self._clock.now_ms)
+        if admission.flood_started:
+            self._raise_alarm(AlarmCode.FLOOD,
+                              f"more than {limits.flood_threshold} messages a minute from "
+                              f"{sender_class} senders: refused, at most "
+                              f"{limits.answers_per_window} answered a minute")
+        if answer and admission.answer:
+            self._drain(BATTERY_PCT_PER_MESSAGE)
+            self._reply(src, Nak(_type_name(msg), self._response_cid(msg), reason=reason,
+                                 detail=detail))
+        self._arm_refusal_summary()
+
+    def _arm_refusal_summary(self) -> None:
+        due = self._refusals.next_due_ms()
+        if due == self._refusals_due_ms and "refusals" in self._timers:
+            return
+        old = self._timers.pop("refusals", None)
+        if old is not None:
+            self._clock.cancel(old)
+        self._refusals_due_ms = due
+        if due is not None:
+            self._timers["refusals"] = self._clock.schedule_at(
+                max(due, self._clock.now_ms), lambda: self._guarded(self._on_refusal_summary),
+                label="pump refusal summary")
+
+    def _on_refusal_summary(self) -> None:
+        self._timers.pop("refusals", None)
+        for summary in self._refusals.due(self._clock.now_ms):
+            self._record("refusal_summary", summary.as_record())
+            self._drain(BATTERY_PCT_PER_MESSAGE)  # the record's write
+        self._arm_refusal_summary()
 
     # ---------------------------------------------------------------- command records
 
@@ -1645,15 +1765,16 @@ class Pump:
             self._drain(BATTERY_PCT_PER_AWAKE_MIN * minutes)
             self._radio_awake_until = max(self._radio_awake_until, now + minutes * MS_PER_MINUTE)
             return
-        if now > self._radio_awake_until:
-            return  # the radio is asleep: nothing was heard, nothing is recorded
-        self._dispatch(env, Origin.RADIO)
+        self._dispatch(env, Origin.RADIO)  # awake (a sleeping radio heard nothing: _heard)
 
     def _legacy_linked(self, env: Envelope) -> bool:
         """Is a peripheral message from a sensor, meter or remote this pump is linked to?"""
         msg, s = env.message, self._settings
-        kind = address_kind(env.src)
-        dev_id = env.src.partition(":")[2]
+        src: object = env.src  # off the air an address is a claim: only text names a device
+        if not isinstance(src, str):
+            return False
+        kind = address_kind(src)
+        dev_id = src.partition(":")[2]
         if isinstance(msg, SensorReading | SensorBackfill):
             return s.sensor_enabled and kind == "cgm" and dev_id == s.sensor_id
         if isinstance(msg, MeterReading):
@@ -1661,28 +1782,13 @@ class Pump:
         return s.remote_enabled and kind == "remote" and dev_id in s.remote_ids
 
     def _legacy_peripheral(self, env: Envelope) -> None:
+        """Traffic from a linked sensor, meter or remote (unlinked ids: _unserved)."""
         msg = env.message
         if isinstance(msg, SensorReading | SensorBackfill):
-            if not self._legacy_linked(env):
-                self._refuse(env, NakReason.NOT_AUTHORIZED, "not this pump's sensor: ignored",
-                             reply=False)
-                return
             self._sensor_message(env)
         elif isinstance(msg, MeterReading):
-            if not self._legacy_linked(env):
-                self._refuse(env, NakReason.NOT_AUTHORIZED, "meter id not linked: ignored",
-                             reply=False)
-                return
             self._meter_message(env)
         else:  # remote: one-way in legacy, no answer is ever sent
-            if not self._settings.remote_enabled:
-                self._refuse(env, NakReason.REMOTE_DISABLED, "remote option is off: ignored",
-                             reply=False)
-                return
-            if not self._legacy_linked(env):
-                self._refuse(env, NakReason.NOT_AUTHORIZED, "remote id not registered: ignored",
-                             reply=False)
-                return
             self._dispatch(env, Origin.REMOTE, reply=False)
 
     # ---------------------------------------------------------------- secure dispatch
@@ -1690,9 +1796,7 @@ class Pump:
     def _secure(self, env: Envelope) -> None:
         msg = env.message
         role = self._settings.role_of(env.src) if isinstance(env.src, str) else None
-        if role is None:
-            self._refuse(env, NakReason.NOT_AUTHORIZED, "sender is not paired with this pump")
-            return
+        assert role is not None  # unpaired senders are refused before (_unserved)
         mtype = type(msg)
         if mtype in SECURE_NEVER:
             self._refuse(env, NakReason.NOT_IN_MODE,
@@ -1848,13 +1952,9 @@ class Pump:
                                                              seq),
                                 "suspended", reply=reply, tracked=tracked)
             elif isinstance(msg, ResumeCommand):
-                if self._suspend is None:
-                    self._refuse(env, NakReason.NOT_SUSPENDED, "the pump is not suspended",
-                                 reply=reply, tracked=tracked)
-                else:
-                    self._carry_out(env, "resumed",
-                                    lambda seq: self._do_resume(origin, "radio command", seq),
-                                    reply=reply, tracked=tracked)
+                self._gate_then(env, self._gate.check_radio_resume(self._view()),
+                                lambda seq: self._do_resume(origin, "radio command", seq),
+                                "resumed", reply=reply, tracked=tracked)
             elif isinstance(msg, CancelBolusCommand):
                 if self._bolus is None:
                     self._refuse(env, NakReason.NO_BOLUS_IN_PROGRESS, "no bolus is running",
@@ -1890,7 +1990,7 @@ class Pump:
                              f"unknown message {_type_name(msg)}", reply=reply,
                              tracked=tracked)
         except _Malformed as exc:
-            self._refuse(env, NakReason.MALFORMED, str(exc), reply=reply, tracked=tracked)
+            self._refuse(env, exc.reason, str(exc), reply=reply, tracked=tracked)
 
     def _send_ack(self, env: Envelope, outcome: str, reply: bool, seq: int) -> None:
         if reply:
@@ -1992,12 +2092,24 @@ def _cid_or_none(msg: object) -> int | None:
     return cid
 
 
+def _below_one_stroke(value: float) -> bool:
+    """True for a positive amount (U, or U/h) smaller than one 0.025-U stroke.
+
+    Such a value passes "> 0" yet rounds to zero strokes on the pump's grid (1e-10,
+    a subnormal, 0.0125): it must be refused as below the smallest dose, never taken
+    as a dose of nothing (issue 9).  Within float error of one stroke is one stroke."""
+    return value > 0 and value * 1000 < STROKE_MU - 1e-6
+
+
 def _amount_mu(value: object, name: str) -> int:
     if not _is_number(value):
         raise _Malformed(f"{name} {show(value)} is not a finite number")
     assert isinstance(value, int | float)
     if value <= 0:
         raise _Malformed(f"{name} {show(value)} U must be more than 0")
+    if _below_one_stroke(float(value)):
+        raise _Malformed(f"{name} {show(value)} U is below the smallest dose, one "
+                         f"{STROKE_U} U stroke", NakReason.BELOW_MINIMUM_DOSE)
     if value > 1000 or not is_on_grid(float(value), X23_BOLUS_INCREMENT):
         raise _Malformed(f"{name} {show(value)} U is not a whole number of 0.025-U strokes")
     return round(value * 1000)
@@ -2011,6 +2123,11 @@ def _temp_request(msg: TempBasalCommand, origin: Origin) -> TempBasalRequest:
     if rate is not None:
         if not _is_number(rate) or rate < 0:
             raise _Malformed(f"rate_u_per_h {show(rate)} is not a finite rate ≥ 0")
+        if _below_one_stroke(float(rate)):
+            # Not a zero temp in disguise: 0 U/h is sent as 0 (and counts as withholding).
+            raise _Malformed(f"rate_u_per_h {show(rate)} is below the smallest rate, "
+                             f"{STROKE_U} U/h (send 0 for a zero temp basal)",
+                             NakReason.BELOW_MINIMUM_DOSE)
         if rate > 1000 or not is_on_grid(float(rate), X23_BASAL_INCREMENT):
             raise _Malformed(f"rate_u_per_h {show(rate)} is not on the x23 basal grid (0.025 U/h "
                              "below 1 U/h, 0.05 to 9.95, 0.1 from 10)")

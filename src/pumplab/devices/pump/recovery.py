@@ -264,6 +264,7 @@ def replay(records: Iterable[HistoryRecord], *, now_ms: int) -> Replayed:
     bolus_by_id: dict[int, OpenBolus] = {}
     accepted: dict[str, list[tuple[int, int, str]]] = {}  # src -> [(seq, cid, outcome)]
     pending: Unexecuted | None = None  # the accepted dose command awaiting its effect
+    withholding = False  # a radio suspend or a withholding radio temp in force
     for rec in records:
         r.records += 1
         f = _Fields(rec)
@@ -302,27 +303,14 @@ def replay(records: Iterable[HistoryRecord], *, now_ms: int) -> Replayed:
                     table.append([peer, role])
                 r.settings["pairings"] = table
         elif kind == "suspend":
-            radio = f.flag("radio")
-            if r.suspend is not None and r.suspend.radio:
-                r.withhold.append(("close", t))  # a key suspend took over a radio one
-            r.suspend = SuspendState(f.text("source"), f.text("reason"), radio, t,
+            # A suspend while suspended is a key suspend taking over a radio one.
+            r.suspend = SuspendState(f.text("source"), f.text("reason"), f.flag("radio"), t,
                                      f.opt_integer("resume_at_device_ms"))
-            if radio:
-                r.withhold.append(("open", t))
         elif kind == "resume":
-            if r.suspend is not None and r.suspend.radio:
-                r.withhold.append(("close", t))
             r.suspend = None
         elif kind == "temp_basal_start":
-            radio, withholds = f.flag("radio"), f.flag("withholds")
-            if r.open_temp is not None and r.open_temp.radio and r.open_temp.withholds:
-                r.withhold.append(("close", t))
-            r.open_temp = OpenTemp(t, radio, withholds)
-            if radio and withholds:
-                r.withhold.append(("open", t))
+            r.open_temp = OpenTemp(t, f.flag("radio"), f.flag("withholds"))
         elif kind == "temp_basal_end":
-            if r.open_temp is not None and r.open_temp.radio and r.open_temp.withholds:
-                r.withhold.append(("close", t))
             r.open_temp = None
         elif kind == "bolus_start":
             bid = f.integer("bolus_id")
@@ -390,6 +378,10 @@ def replay(records: Iterable[HistoryRecord], *, now_ms: int) -> Replayed:
             r.sensor_seqs.append(f.integer("seq"))
             if len(r.sensor_seqs) > 2 * SENSOR_SEQS_KEPT:
                 del r.sensor_seqs[:-SENSOR_SEQS_KEPT]
+        now_withholding = _withholding(r)
+        if now_withholding != withholding:
+            r.withhold.append(("open" if now_withholding else "close", t))
+            withholding = now_withholding
     if pending is not None:
         r.unexecuted.append(pending)  # the log ends between the command and its effect
     _settle_unexecuted(r, accepted)
@@ -398,6 +390,17 @@ def replay(records: Iterable[HistoryRecord], *, now_ms: int) -> Replayed:
     r.bolus_doses = [b for b in r.bolus_doses if b[1] > now_ms - 8 * MS_PER_HOUR]
     r.sensor_seqs = r.sensor_seqs[-SENSOR_SEQS_KEPT:]
     return r
+
+
+def _withholding(r: Replayed) -> bool:
+    """Is insulin withheld from the air in the state replayed so far?
+
+    Derived from the state after each record, never from one record kind: the records
+    one action writes at one instant (a radio suspend ending a zero temp writes
+    ``temp_basal_end`` and ``suspend``) then rebuild the same ledger in any order
+    (issue 9).  The pump derives it the same way while running."""
+    s, t = r.suspend, r.open_temp
+    return (s is not None and s.radio) or (t is not None and t.radio and t.withholds)
 
 
 def _alarm_code(f: _Fields) -> AlarmCode:

@@ -95,6 +95,9 @@ class Rule(enum.Enum):
     REMOTE_HOURLY_CAP = "remote_hourly_cap"
     RADIO_WITHHOLD = "radio_withhold"
     NO_DELIVERY_ALARM = "no_delivery_alarm"
+    #: Only the person resumes a suspend the person made (keys, a radio suspend taken
+    #: over on the keys) or one made for a person who stopped responding (auto-off).
+    PERSON_RESUMES = "person_resumes"
 
 
 #: Legacy-faithful: only what a real Paradigm x23 enforces.
@@ -168,6 +171,9 @@ class GateView:
     reservoir_mu: int
     scheduled_rate_mu_per_h: int
     minute_of_day: float = 0.0  # the user clock's, for the schedule ahead
+    #: The suspend in force is the person's (keys, a takeover on the keys, auto-off),
+    #: not one from the air.
+    suspended_by_person: bool = False
 
 
 class StrokeLedger:
@@ -298,6 +304,21 @@ class WithholdLedger:
             total += now_ms - max(self._open_since, since)
         return total
 
+    def merge_gap_ms(self, now_ms: int) -> int:
+        """With no episode in progress: the time since the last one ended if an episode
+        opening now would continue it (that gap then counts as withheld), else 0."""
+        if self._open_since is None and self._closed:
+            gap = now_ms - self._closed[-1][1]
+            if gap < WITHHOLD_MERGE_GAP_MS:
+                return gap
+        return 0
+
+    def withheld_if_opened_ms(self, now_ms: int) -> int:
+        """Radio-withheld time in the last 24 h as it stands once an episode is in
+        progress now: :meth:`withheld_ms` plus the gap a merge would add (issue 9: the
+        daily budget must count the gap of the merge it is about to make)."""
+        return self.withheld_ms(now_ms) + self.merge_gap_ms(now_ms)
+
     def episode_ms(self, now_ms: int) -> int:
         """How long the episode in progress has lasted (0 if none), or, with none in
         progress, how long the last one lasted if one opening now would continue it."""
@@ -351,6 +372,35 @@ def _u(mu: int) -> str:
     return f"{mu / 1000:.3f} U"
 
 
+def _bolus_shape(req: BolusRequest) -> Decision | None:
+    """Refuse a bolus the delivery engine cannot deliver as asked, whoever built it.
+
+    Each part must be a whole number of strokes, the total at least one stroke, and a
+    square part needs a duration.  A part in (0, 1 stroke) is ``BELOW_MINIMUM_DOSE``
+    (issue 9: an amount that rounded to zero strokes once reached the stroke timing and
+    halted the pump); other misshapen parts are ``MALFORMED``.  The radio and key paths
+    check their inputs before this; the gate keeps the rule for every path."""
+    parts = (("normal part", req.normal_mu), ("square part", req.square_mu))
+    for name, mu in parts:
+        if 0 < mu < STROKE_MU:
+            return _refuse(NakReason.BELOW_MINIMUM_DOSE,
+                           f"the {name} {_u(mu)} is below the smallest dose, one "
+                           f"{_u(STROKE_MU)} stroke")
+        if mu < 0 or mu % STROKE_MU:
+            return _refuse(NakReason.MALFORMED,
+                           f"the {name} {_u(mu)} is not a whole number of {_u(STROKE_MU)} "
+                           "strokes")
+    if req.total_mu < STROKE_MU:
+        return _refuse(NakReason.BELOW_MINIMUM_DOSE,
+                       f"a bolus of {_u(req.total_mu)} is below the smallest dose, one "
+                       f"{_u(STROKE_MU)} stroke")
+    if req.square_duration_ms < 0 or (req.square_mu and req.square_duration_ms <= 0):
+        return _refuse(NakReason.MALFORMED,
+                       f"a square part needs a positive duration, not "
+                       f"{req.square_duration_ms} ms")
+    return None
+
+
 class SafetyGate:
     """Decides every delivery; one instance per pump."""
 
@@ -379,6 +429,9 @@ class SafetyGate:
 
     def check_bolus(self, req: BolusRequest, view: GateView, s: PumpSettings) -> Decision:
         """May this bolus start?  Checked in a fixed order; the first refusal wins."""
+        shape = _bolus_shape(req)
+        if shape is not None:
+            return shape
         state = self._state(view, bolus=True)
         if not state.allowed:
             return state
@@ -484,7 +537,7 @@ class SafetyGate:
                            f"air is above the limit {s.max_radio_withhold_min} min",
                            Rule.RADIO_WITHHOLD)
         day_ms = s.max_radio_withhold_per_day_min * MS_PER_MINUTE
-        used = self.withholding.withheld_ms(now)
+        used = self.withholding.withheld_if_opened_ms(now)
         if used + duration_ms > day_ms:
             return _refuse(NakReason.WITHHOLD_LIMIT,
                            f"{used // MS_PER_MINUTE} min withheld from the air in 24 h + "
@@ -506,13 +559,28 @@ class SafetyGate:
         limit_ms = s.max_radio_withhold_min * MS_PER_MINUTE
         day_ms = s.max_radio_withhold_per_day_min * MS_PER_MINUTE
         allowed_ms = min(limit_ms - self.withholding.episode_ms(now),
-                         day_ms - self.withholding.withheld_ms(now))
+                         day_ms - self.withholding.withheld_if_opened_ms(now))
         if allowed_ms <= 0:
             return _refuse(NakReason.WITHHOLD_LIMIT,
                            "the withholding allowed from the air is used up (per episode "
                            f"{s.max_radio_withhold_min} min, per day "
                            f"{s.max_radio_withhold_per_day_min} min)", Rule.RADIO_WITHHOLD), None
         return ALLOW, now + allowed_ms
+
+    def check_radio_resume(self, view: GateView) -> Decision:
+        """May a resume from the air end the suspend in force?
+
+        With :attr:`Rule.PERSON_RESUMES` on (secure), not a suspend the person made
+        or took over on the keys, nor the auto-off suspend: only the person resumes
+        those, on the keys (docs/pump.md, "Suspend and resume").  Legacy-faithful
+        pumps obey any radio resume, as the x23 does."""
+        if not view.suspended:
+            return _refuse(NakReason.NOT_SUSPENDED, "the pump is not suspended")
+        if self.on(Rule.PERSON_RESUMES) and view.suspended_by_person:
+            return _refuse(NakReason.SUSPENDED_BY_USER,
+                           "delivery was suspended on the pump (keys or auto-off): only the "
+                           "person resumes it, on the pump's keys", Rule.PERSON_RESUMES)
+        return ALLOW
 
     # ----------------------------------------------------------------- strokes
 
