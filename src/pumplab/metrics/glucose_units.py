@@ -112,13 +112,14 @@ def parse_glucose_unit(text: str, *, source: str = "--units") -> GlucoseUnit:
 def to_mg_dl(values: npt.ArrayLike, unit: GlucoseUnit) -> FloatArray:
     """Concentrations in ``unit`` as mg/dL (a copy; NaN stays NaN)."""
     arr = np.array(values, dtype=np.float64)
-    if unit is GlucoseUnit.MMOL_L:
+    if GlucoseUnit(unit) is GlucoseUnit.MMOL_L:
         arr *= MG_DL_PER_MMOL_L
     return arr
 
 
 def range_limits_mg_dl(unit: GlucoseUnit = GlucoseUnit.MG_DL) -> RangeLimits:
     """The consensus limits as stated in ``unit``, converted to mg/dL as readings are."""
+    unit = GlucoseUnit(unit)
     very_low, low, high, very_high = (float(v) for v in to_mg_dl(_CONSENSUS[unit], unit))
     return RangeLimits(very_low, low, high, very_high)
 
@@ -138,6 +139,7 @@ def check_glucose_unit(
     readings all at or above it are mg/dL.  ``option`` names how the caller
     says the unit (the hint of the error).  No readings: nothing to judge.
     """
+    unit = GlucoseUnit(unit)
     arr = np.asarray(values, dtype=np.float64)
     present = arr[~np.isnan(arr)]
     if present.size == 0:
@@ -162,7 +164,7 @@ def check_glucose_unit(
 
 def metric_key(key: str, unit: GlucoseUnit) -> str:
     """The name of metric ``key`` when reported in ``unit`` (``mean_mg_dl`` -> ``mean_mmol_l``)."""
-    if unit is GlucoseUnit.MMOL_L and key in CONCENTRATION_KEYS:
+    if GlucoseUnit(unit) is GlucoseUnit.MMOL_L and key in CONCENTRATION_KEYS:
         return key.removesuffix("_mg_dl") + "_mmol_l"
     return key
 
@@ -176,6 +178,7 @@ def metrics_in_unit(
     18.0156 and renamed (``mean_mmol_l``, ...); percentages, risk indices,
     GMI and counts do not depend on the unit.  Key order is kept.
     """
+    unit = GlucoseUnit(unit)
     out: dict[str, str | float | int | None] = {}
     for key, value in record.items():
         if unit is GlucoseUnit.MMOL_L and key in CONCENTRATION_KEYS and value is not None:

@@ -313,7 +313,7 @@ def glycemic_metrics(
         "lbgi": lbgi,
         "hbgi": hbgi,
         "risk_index": lbgi + hbgi,
-        "adrr": adrr(bg, interval_min, start_minute=start_minute),
+        "adrr": adrr(bg, interval_min, start_minute=start_minute, risk=(rl, rh)),
         "hypo_events": hypo,
     }
     for value in arrays.values():

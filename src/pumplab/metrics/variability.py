@@ -147,44 +147,39 @@ def _moving_average(g: FloatArray, window: int) -> FloatArray:
     return ma
 
 
-def _crossings(delta: FloatArray) -> tuple[list[int], list[bool]]:
+def _crossings(delta: FloatArray) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
     """Indices where the moving averages cross, and whether each opens a peak (True) or nadir.
 
-    The first and last points always count.  A zero difference is "no sign":
-    a change of sign across zeros counts at the first non-zero point after
-    them, judged against the sign at the last crossing (so while that is the
-    first point with a zero difference, such a change is not seen).
+    The first and last points always count.  A zero difference has no sign:
+    a crossing is a non-zero difference whose sign differs from the last
+    non-zero one before it -- except that when the first difference is zero,
+    changes across a run of zeros are not seen until a first change between
+    neighbouring points has been (the sign "at the last crossing" is then
+    undefined; iglu 0.4.3 behaves so, and a simulated trace that starts at
+    its steady state has exactly that start).
     """
-    n = delta.size
-    idx = [0]
-    peak = [bool(delta[0] > 0.0)]
-    if not np.any(delta == 0.0):
-        sign = delta > 0.0
-        change = np.flatnonzero(sign[1:] != sign[:-1]) + 1
-        idx.extend(int(i) for i in change)
-        peak.extend(bool(sign[i]) for i in change)
-    else:
-        last_sign = 0.0 if delta[0] == 0.0 else math.copysign(1.0, delta[0])
-        for i in range(1, n):
-            d = delta[i]
-            if d == 0.0:
-                continue
-            ref = math.copysign(1.0, delta[i - 1]) if delta[i - 1] != 0.0 else last_sign
-            if ref != 0.0 and math.copysign(1.0, d) != ref:
-                idx.append(i)
-                peak.append(d > 0.0)
-                last_sign = math.copysign(1.0, d)
-    idx.append(n - 1)
-    peak.append(bool(delta[-1] > 0.0))
-    return idx, peak
+    nz = np.flatnonzero(delta != 0.0)
+    change = np.zeros(0, dtype=bool)
+    if nz.size > 1:
+        positive = delta[nz] > 0.0
+        change = positive[1:] != positive[:-1]
+        if delta[0] == 0.0:
+            adjacent = nz[1:] == nz[:-1] + 1
+            first = np.flatnonzero(change & adjacent)
+            change[: first[0] if first.size else change.size] = False
+    inner = nz[1:][change] if change.size else nz[:0]
+    idx = np.concatenate([[0], inner, [delta.size - 1]]).astype(np.intp)
+    return idx, delta[idx] > 0.0
 
 
-def _turning_points(g: FloatArray, idx: list[int], peak: list[bool]) -> list[float]:
+def _turning_points(
+    g: FloatArray, idx: npt.NDArray[np.intp], peak: npt.NDArray[np.bool_]
+) -> list[float]:
     """The peak or nadir in each interval between crossings, read from the glucose."""
     values: list[float] = []
-    lo = idx[0]
+    lo = int(idx[0])
     for i in range(len(idx) - 1):
-        window = g[lo : idx[i + 1] + 1]
+        window = g[lo : int(idx[i + 1]) + 1]
         j = int(np.argmax(window)) if peak[i] else int(np.argmin(window))
         values.append(float(window[j]))
         lo += j
@@ -265,13 +260,18 @@ def _mage_of_segment(g: FloatArray) -> tuple[float, float]:
 
 
 def adrr(
-    bg_mg_dl: npt.ArrayLike, interval_min: float, *, start_minute: npt.ArrayLike = 0
+    bg_mg_dl: npt.ArrayLike,
+    interval_min: float,
+    *,
+    start_minute: npt.ArrayLike = 0,
+    risk: tuple[FloatArray, FloatArray] | None = None,
 ) -> FloatArray:
     """Average daily risk range of every row (Kovatchev et al. 2006); NaN without readings.
 
     Day d of a row holds the samples whose minute (``start_minute`` + column ×
     ``interval_min``) lies in [1440·d, 1440·(d + 1)); days without a reading
-    do not count.
+    do not count.  ``risk`` is :func:`~pumplab.metrics.risk.kovatchev_risk` of
+    ``bg_mg_dl`` if the caller has it already.
     """
     bg = np.asarray(bg_mg_dl, dtype=np.float64)
     if bg.ndim == 1:
@@ -281,7 +281,7 @@ def adrr(
     out = np.full(n, np.nan)
     if t == 0:
         return out
-    rl, rh = kovatchev_risk(bg)
+    rl, rh = kovatchev_risk(bg) if risk is None else risk
     minutes = np.arange(t, dtype=np.float64) * interval_min
     for offset in np.unique(starts):
         rows = np.flatnonzero(starts == offset)
