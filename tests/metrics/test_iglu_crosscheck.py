@@ -18,6 +18,10 @@ pumplab package.  What is compared, and why the rest is not:
   whose short gaps all sit between readings on the same side (long gaps may
   sit anywhere); the short mixed-side gap is tested on its own in
   test_events.py.
+* MAGE (iglu's default: moving averages, direction "avg"), GRI and ADRR:
+  MAGE on traces without gaps longer than 45 minutes (iglu-python treats a
+  longer gap differently, see docs/metrics.md), GRI on the batch with gaps,
+  ADRR with iglu's rounded risk constant divided out.
 """
 
 from __future__ import annotations
