@@ -295,6 +295,8 @@ def parse_trace(
         layout, col = _layout(names, column, source)
         if unit is None:
             unit = GlucoseUnit.MMOL_L if col in _MMOL_COLUMNS else GlucoseUnit.MG_DL
+        unit = GlucoseUnit(unit)
+        top_value = MAX_GLUCOSE_MG_DL / float(to_mg_dl(1.0, unit))  # the limit in the file's unit
 
         builders: dict[str | None, _SeriesBuilder] = {}
         midnight: datetime | None = None
@@ -324,7 +326,9 @@ def parse_trace(
             else:
                 _check_order(builder, minute, patient, layout.time_field, source, row_no)
                 builder.last_minute, builder.last_row = minute, row_no
-            _glucose(record[layout.i_glucose], col, unit, builder, minute, source, row_no)
+            _glucose(
+                record[layout.i_glucose], col, top_value, unit, builder, minute, source, row_no
+            )
     except csv.Error as exc:
         reason = str(exc)
         if "unexpected end of data" in reason:
@@ -706,19 +710,20 @@ def _check_order(
 def _glucose(
     text: str,
     column: str,
+    top_value: float,
     unit: GlucoseUnit,
     b: _SeriesBuilder,
     minute: int,
     source: str,
     row: int,
 ) -> None:
+    """One glucose cell; ``top_value`` is :data:`MAX_GLUCOSE_MG_DL` in the file's ``unit``."""
     text = text.strip()
     if not text:
         return  # no reading at this minute
     is_cgm = column in _CGM_COLUMNS
     # A sensor never reads 0 (it reads LOW); a simulated plasma glucose can be 0
     # in an overdose (the 2008 model has no counter-regulation), never negative.
-    top_value = MAX_GLUCOSE_MG_DL / float(to_mg_dl(1.0, unit))  # the limit in the file's unit
     top = f"{top_value:,.0f} {unit.value}"
     allowed = (
         f"a glucose value > 0 and <= {top} (ASCII decimal), LOW, HIGH, or empty for no reading"
