@@ -95,12 +95,12 @@ _FSNC = int(Param.Fsnc)
 #: stepping minute by minute would no longer equal one whole run bit for bit.
 _FAST = {"contract"}
 
-#: Width of the per-patient kgut memo: q_ref, tanh terms at q_ref, a flag
-#: saying whether the Taylor coefficients are filled in, then c0..c6.
+#: Width of the per-patient kgut memo: q_ref, exp(2z) of the two tanh arguments
+#: at q_ref, a flag saying whether the Taylor coefficients are filled in, c0..c6.
 MEMO_WIDTH = 11
 _MEMO_Q = 0
-_MEMO_T1 = 1
-_MEMO_T2 = 2
+_MEMO_E1 = 1
+_MEMO_E2 = 2
 _MEMO_READY = 3
 _MEMO_C = 4
 #: The memo's Taylor polynomial is used where both tanh arguments are within
@@ -111,21 +111,6 @@ _MEMO_TAU = 2.0**-7
 _EAT_RATE = float(EAT_RATE_G_PER_MIN)
 _MG_PER_G = float(MG_PER_G)
 _NS = int(N_STATES)
-
-
-@njit(inline="always", cache=True, error_model="numpy", fastmath=_FAST)
-def _tanh(z: float) -> float:
-    """tanh(z) as 1 - 2 / (exp(2z) + 1), exactly as :func:`pumplab.physiology.model._tanh`.
-
-    One exp is about 2.7x cheaper than libm's tanh here.  For |z| >= 20 the
-    formula rounds to exactly +-1 (2 / (e^40 + 1) < 1e-17 is below half an ulp
-    of 1), so the exp is skipped there: same result, bit for bit.
-    """
-    if z >= 20.0:
-        return 1.0
-    if z <= -20.0:
-        return -1.0
-    return 1.0 - 2.0 / (math.exp(2.0 * z) + 1.0)
 
 
 @njit(inline="always", cache=True, error_model="numpy", fastmath=_FAST)
@@ -178,7 +163,7 @@ def _rhs(
         ka1kd,
         kd,
         ksc,
-        vi,
+        inv_vi,
     ) = c
     # G1-G4: stomach and gut (Dalla Man 2007 eqs. 10-13); kgut (G2) is the caller's.
     d0 = -kmax * x0 + d_mg
@@ -199,7 +184,7 @@ def _rhs(
     d5 = -m2m4 * x5 + m1 * x9 + ka1 * x10 + ka2 * x11
     if not x5 >= 0.0:
         d5 = 0.0
-    i_t = x5 / vi
+    i_t = x5 * inv_vi
     d6 = -p2u * x6 + p2u * (i_t - ib)
     d7 = -ki * (x7 - i_t)
     d8 = -ki * (x8 - x7)
@@ -252,7 +237,7 @@ def _constants(prm: F64, p: int) -> tuple[float, ...]:
         prm[p, _KA1] + prm[p, _KD],
         prm[p, _KD],
         prm[p, _KSC],
-        prm[p, _VI],
+        1.0 / prm[p, _VI],  # multiplied, not divided, in every evaluation
     )
 
 
@@ -298,8 +283,8 @@ def _kgut(
 ) -> float:
     """The gastric-emptying rate kgut at stomach content ``q`` (G2), through the memo.
 
-    ``memo`` holds a reference content q_ref with the two tanh terms there
-    (set by the last exact evaluation, NaN = none).  Within ``reach`` of q_ref
+    ``memo`` holds a reference content q_ref with exp(2z) of the two tanh
+    arguments there (set by the last exact evaluation, NaN = none).  Within ``reach`` of q_ref
     (both tanh arguments within :data:`_MEMO_TAU` of theirs) kgut is the
     degree-6 Taylor polynomial about q_ref, its coefficients computed once per
     reference; elsewhere it is the exact formula, which becomes the new
@@ -313,9 +298,11 @@ def _kgut(
     delta = q - memo[_MEMO_Q]
     if abs(delta) <= reach:  # False while q_ref is NaN
         if memo[_MEMO_READY] == 0.0:
-            ta = _tanh_taylor(memo[_MEMO_T1], alpha)
-            tb = _tanh_taylor(memo[_MEMO_T2], beta)
-            memo[_MEMO_C] = kmin + half_range * (memo[_MEMO_T1] - memo[_MEMO_T2] + 2.0)
+            e1 = memo[_MEMO_E1]
+            e2 = memo[_MEMO_E2]
+            ta = _tanh_taylor(1.0 - 2.0 / (e1 + 1.0), alpha)
+            tb = _tanh_taylor(1.0 - 2.0 / (e2 + 1.0), beta)
+            memo[_MEMO_C] = kmin + half_range * (2.0 * (e1 - e2) / ((e1 + 1.0) * (e2 + 1.0)) + 2.0)
             for k in range(6):
                 memo[_MEMO_C + 1 + k] = half_range * (ta[k] - tb[k])
             memo[_MEMO_READY] = 1.0
@@ -323,13 +310,16 @@ def _kgut(
         for k in range(5, -1, -1):
             poly = memo[_MEMO_C + k] + delta * poly
         return poly
-    t1 = _tanh(alpha * (q - b_dbar))
-    t2 = _tanh(beta * (q - d_dbar))
+    # tanh(z) = 1 - 2/(e^2z + 1), an exact identity (one exp is ~2.7x cheaper than
+    # libm's tanh), so t1 - t2 = 2(e1 - e2)/((e1 + 1)(e2 + 1)): one division, not two.
+    # |z| is clamped to 20, where tanh is +-1 to within 1e-17, so that e stays finite.
+    e1 = math.exp(2.0 * min(max(alpha * (q - b_dbar), -20.0), 20.0))
+    e2 = math.exp(2.0 * min(max(beta * (q - d_dbar), -20.0), 20.0))
     memo[_MEMO_Q] = q
-    memo[_MEMO_T1] = t1
-    memo[_MEMO_T2] = t2
+    memo[_MEMO_E1] = e1
+    memo[_MEMO_E2] = e2
     memo[_MEMO_READY] = 0.0
-    return kmin + half_range * (t1 - t2 + 2.0)
+    return kmin + half_range * (2.0 * (e1 - e2) / ((e1 + 1.0) * (e2 + 1.0)) + 2.0)
 
 
 @njit(inline="always", cache=True, error_model="numpy", fastmath=_FAST)
