@@ -20,16 +20,6 @@ benchmarks are per-core and the caller decides how to use the machine.
 Compiled with ``error_model="numpy"`` (IEEE division, no ZeroDivisionError
 tests: see docs/performance.md) and cached on disk (``cache=True``) so a new
 process loads the machine code instead of recompiling.
-
-Two evaluation shortcuts keep the same mathematics to within rounding (the
-numpy backend evaluates the plain formulas; the two agree to ~1e-12):
-
-* the fast-math flag :data:`_FAST` lets LLVM fuse multiply-adds (one rounding
-  instead of two);
-* the gastric-emptying rate kgut(q) is evaluated through a per-patient memo
-  (:func:`_kgut`): near a reference content q_ref it is the degree-6 Taylor
-  polynomial of the two tanh terms, whose remainder is below 1e-16
-  (docs/physiology.md, "Evaluating kgut"); elsewhere, the exact formula.
 """
 
 from __future__ import annotations
@@ -43,7 +33,7 @@ from numba import njit
 from pumplab.physiology.model import EAT_RATE_G_PER_MIN, N_STATES, Param
 from pumplab.units import MG_PER_G
 
-__all__ = ["MEMO_WIDTH", "advance", "first_invalid"]
+__all__ = ["advance", "first_invalid"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -87,33 +77,27 @@ _KE1 = int(Param.ke1)
 _KE2 = int(Param.ke2)
 _FSNC = int(Param.Fsnc)
 
-#: The LLVM fast-math flags of every compiled function: fused multiply-add
-#: ("contract") only.  Not "nnan"/"ninf": NaN and infinity must keep their IEEE
-#: meaning for the x >= 0 gates and the per-minute finiteness check.  Not
-#: "arcp" or "reassoc" either: with them LLVM rounds the same expression
-#: differently in a one-minute call and inside a long loop (measured), so
-#: stepping minute by minute would no longer equal one whole run bit for bit.
-_FAST = {"contract"}
-
-#: Width of the per-patient kgut memo: q_ref, exp(2z) of the two tanh arguments
-#: at q_ref, a flag saying whether the Taylor coefficients are filled in, c0..c6.
-MEMO_WIDTH = 11
-_MEMO_Q = 0
-_MEMO_E1 = 1
-_MEMO_E2 = 2
-_MEMO_READY = 3
-_MEMO_C = 4
-#: The memo's Taylor polynomial is used where both tanh arguments are within
-#: this distance of their reference values: the degree-6 remainder is then at
-#: most max|a7|·tau^7 = 0.054 · 2^-49 < 1e-16 (a7 = tanh^(7)/7!, |a7| <= 17/315).
-_MEMO_TAU = 2.0**-7
-
 _EAT_RATE = float(EAT_RATE_G_PER_MIN)
 _MG_PER_G = float(MG_PER_G)
 _NS = int(N_STATES)
 
 
-@njit(inline="always", cache=True, error_model="numpy", fastmath=_FAST)
+@njit(inline="always", cache=True, error_model="numpy")
+def _tanh(z: float) -> float:
+    """tanh(z) as 1 - 2 / (exp(2z) + 1), exactly as :func:`pumplab.physiology.model._tanh`.
+
+    One exp is about 2.7x cheaper than libm's tanh here.  For |z| >= 20 the
+    formula rounds to exactly +-1 (2 / (e^40 + 1) < 1e-17 is below half an ulp
+    of 1), so the exp is skipped there: same result, bit for bit.
+    """
+    if z >= 20.0:
+        return 1.0
+    if z <= -20.0:
+        return -1.0
+    return 1.0 - 2.0 / (math.exp(2.0 * z) + 1.0)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
 def _rhs(
     x0: float,
     x1: float,
@@ -129,16 +113,20 @@ def _rhs(
     x11: float,
     x12: float,
     c: tuple[float, ...],
-    kgut: float,
+    gut_on: bool,
+    alpha: float,
+    beta: float,
+    b_dbar: float,
+    d_dbar: float,
     d_mg: float,
     u_pmol: float,
 ) -> tuple[float, ...]:
-    # c = per-patient constants, see _constants() for the order; kgut from _kgut().
+    # c = per-patient constants, see _constants() for the order.
     (
         kabs,
         kmax,
-        _kmin,
-        _half_range,
+        kmin,
+        half_range,
         ra_c,
         kp1,
         kp2,
@@ -163,9 +151,16 @@ def _rhs(
         ka1kd,
         kd,
         ksc,
-        inv_vi,
+        vi,
     ) = c
-    # G1-G4: stomach and gut (Dalla Man 2007 eqs. 10-13); kgut (G2) is the caller's.
+    # G1-G4: stomach and gut (Dalla Man 2007 eqs. 10-13).
+    q_sto = x0 + x1
+    if gut_on:
+        t1 = _tanh(alpha * (q_sto - b_dbar))
+        t2 = _tanh(beta * (q_sto - d_dbar))
+        kgut = kmin + half_range * (t1 - t2 + 2.0)
+    else:
+        kgut = kmax
     d0 = -kmax * x0 + d_mg
     d1 = kmax * x0 - x1 * kgut
     d2 = kgut * x1 - kabs * x2
@@ -184,7 +179,7 @@ def _rhs(
     d5 = -m2m4 * x5 + m1 * x9 + ka1 * x10 + ka2 * x11
     if not x5 >= 0.0:
         d5 = 0.0
-    i_t = x5 * inv_vi
+    i_t = x5 / vi
     d6 = -p2u * x6 + p2u * (i_t - ib)
     d7 = -ki * (x7 - i_t)
     d8 = -ki * (x8 - x7)
@@ -204,7 +199,7 @@ def _rhs(
     return (d0, d1, d2, d3, d4, d5, d6, d7, d8, d9, d10, d11, d12)
 
 
-@njit(inline="always", cache=True, error_model="numpy", fastmath=_FAST)
+@njit(inline="always", cache=True, error_model="numpy")
 def _constants(prm: F64, p: int) -> tuple[float, ...]:
     kmax = prm[p, _KMAX]
     kmin = prm[p, _KMIN]
@@ -237,11 +232,11 @@ def _constants(prm: F64, p: int) -> tuple[float, ...]:
         prm[p, _KA1] + prm[p, _KD],
         prm[p, _KD],
         prm[p, _KSC],
-        1.0 / prm[p, _VI],  # multiplied, not divided, in every evaluation
+        prm[p, _VI],
     )
 
 
-@njit(inline="always", cache=True, error_model="numpy", fastmath=_FAST)
+@njit(inline="always", cache=True, error_model="numpy")
 def _axpy(x: tuple[float, ...], a: float, k: tuple[float, ...]) -> tuple[float, ...]:
     """x + a k, state by state (an RK4 stage input)."""
     return (
@@ -252,77 +247,7 @@ def _axpy(x: tuple[float, ...], a: float, k: tuple[float, ...]) -> tuple[float, 
     )  # fmt: skip
 
 
-@njit(inline="always", cache=True, error_model="numpy", fastmath=_FAST)
-def _tanh_taylor(t: float, scale: float) -> tuple[float, ...]:
-    """a_k·scale^k, k = 1..6, for tanh(z0 + scale·δ) = Σ a_k (scale·δ)^k with t = tanh(z0).
-
-    From y' = 1 - y²: a1 = 1 - t², (k + 1)·a_{k+1} = -Σ_{j=0..k} a_j·a_{k-j} (k >= 1).
-    """
-    a1 = 1.0 - t * t
-    a2 = -t * a1
-    a3 = -(2.0 * t * a2 + a1 * a1) / 3.0
-    a4 = -(t * a3 + a1 * a2) / 2.0
-    a5 = -(2.0 * t * a4 + 2.0 * a1 * a3 + a2 * a2) / 5.0
-    a6 = -(t * a5 + a1 * a4 + a2 * a3) / 3.0
-    s2 = scale * scale
-    s3 = s2 * scale
-    return (a1 * scale, a2 * s2, a3 * s3, a4 * s2 * s2, a5 * s3 * s2, a6 * s3 * s3)
-
-
-@njit(inline="always", cache=True, error_model="numpy", fastmath=_FAST)
-def _kgut(
-    q: float,
-    c: tuple[float, ...],
-    gut_on: bool,
-    alpha: float,
-    beta: float,
-    b_dbar: float,
-    d_dbar: float,
-    reach: float,
-    memo: F64,
-) -> float:
-    """The gastric-emptying rate kgut at stomach content ``q`` (G2), through the memo.
-
-    ``memo`` holds a reference content q_ref with exp(2z) of the two tanh
-    arguments there (set by the last exact evaluation, NaN = none).  Within ``reach`` of q_ref
-    (both tanh arguments within :data:`_MEMO_TAU` of theirs) kgut is the
-    degree-6 Taylor polynomial about q_ref, its coefficients computed once per
-    reference; elsewhere it is the exact formula, which becomes the new
-    reference.  The caller invalidates the memo when alpha, beta, b·D or d·D
-    change (a new eating episode).
-    """
-    if not gut_on:
-        return c[1]  # kmax
-    kmin = c[2]
-    half_range = c[3]
-    delta = q - memo[_MEMO_Q]
-    if abs(delta) <= reach:  # False while q_ref is NaN
-        if memo[_MEMO_READY] == 0.0:
-            e1 = memo[_MEMO_E1]
-            e2 = memo[_MEMO_E2]
-            ta = _tanh_taylor(1.0 - 2.0 / (e1 + 1.0), alpha)
-            tb = _tanh_taylor(1.0 - 2.0 / (e2 + 1.0), beta)
-            memo[_MEMO_C] = kmin + half_range * (2.0 * (e1 - e2) / ((e1 + 1.0) * (e2 + 1.0)) + 2.0)
-            for k in range(6):
-                memo[_MEMO_C + 1 + k] = half_range * (ta[k] - tb[k])
-            memo[_MEMO_READY] = 1.0
-        poly: float = memo[_MEMO_C + 6]
-        for k in range(5, -1, -1):
-            poly = memo[_MEMO_C + k] + delta * poly
-        return poly
-    # tanh(z) = 1 - 2/(e^2z + 1), an exact identity (one exp is ~2.7x cheaper than
-    # libm's tanh), so t1 - t2 = 2(e1 - e2)/((e1 + 1)(e2 + 1)): one division, not two.
-    # |z| is clamped to 20, where tanh is +-1 to within 1e-17, so that e stays finite.
-    e1 = math.exp(2.0 * min(max(alpha * (q - b_dbar), -20.0), 20.0))
-    e2 = math.exp(2.0 * min(max(beta * (q - d_dbar), -20.0), 20.0))
-    memo[_MEMO_Q] = q
-    memo[_MEMO_E1] = e1
-    memo[_MEMO_E2] = e2
-    memo[_MEMO_READY] = 0.0
-    return kmin + half_range * (2.0 * (e1 - e2) / ((e1 + 1.0) * (e2 + 1.0)) + 2.0)
-
-
-@njit(inline="always", cache=True, error_model="numpy", fastmath=_FAST)
+@njit(inline="always", cache=True, error_model="numpy")
 def _f(
     x: tuple[float, ...],
     c: tuple[float, ...],
@@ -331,22 +256,19 @@ def _f(
     beta: float,
     b_dbar: float,
     d_dbar: float,
-    reach: float,
-    memo: F64,
     d_mg: float,
     u_pmol: float,
 ) -> tuple[float, ...]:
-    kgut = _kgut(x[0] + x[1], c, gut_on, alpha, beta, b_dbar, d_dbar, reach, memo)
     return _rhs(
         x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8], x[9], x[10], x[11], x[12],
-        c, kgut, d_mg, u_pmol,
+        c, gut_on, alpha, beta, b_dbar, d_dbar, d_mg, u_pmol,
     )  # fmt: skip
 
 
 # Deliberately not inline="always": numba's IR-level inlining of this (already
 # inlined) body into advance() triples the first compile (7 s -> 21 s here) for
 # no measurable speed-up; LLVM still optimises the call.
-@njit(cache=True, error_model="numpy", fastmath=_FAST)
+@njit(cache=True, error_model="numpy")
 def _rk4_minute(
     x: tuple[float, ...],
     n_sub: int,
@@ -356,8 +278,6 @@ def _rk4_minute(
     beta: float,
     b_dbar: float,
     d_dbar: float,
-    reach: float,
-    memo: F64,
     d_mg: float,
     u_pmol: float,
 ) -> tuple[float, ...]:
@@ -365,12 +285,11 @@ def _rk4_minute(
     h = 1.0 / n_sub
     h_half = h / 2.0
     h_sixth = h / 6.0
-    g = (gut_on, alpha, beta, b_dbar, d_dbar, reach)
     for _ in range(n_sub):
-        k1 = _f(x, c, g[0], g[1], g[2], g[3], g[4], g[5], memo, d_mg, u_pmol)
-        k2 = _f(_axpy(x, h_half, k1), c, g[0], g[1], g[2], g[3], g[4], g[5], memo, d_mg, u_pmol)
-        k3 = _f(_axpy(x, h_half, k2), c, g[0], g[1], g[2], g[3], g[4], g[5], memo, d_mg, u_pmol)
-        k4 = _f(_axpy(x, h, k3), c, g[0], g[1], g[2], g[3], g[4], g[5], memo, d_mg, u_pmol)
+        k1 = _f(x, c, gut_on, alpha, beta, b_dbar, d_dbar, d_mg, u_pmol)
+        k2 = _f(_axpy(x, h_half, k1), c, gut_on, alpha, beta, b_dbar, d_dbar, d_mg, u_pmol)
+        k3 = _f(_axpy(x, h_half, k2), c, gut_on, alpha, beta, b_dbar, d_dbar, d_mg, u_pmol)
+        k4 = _f(_axpy(x, h, k3), c, gut_on, alpha, beta, b_dbar, d_dbar, d_mg, u_pmol)
         x = (
             x[0] + h_sixth * (k1[0] + 2.0 * k2[0] + 2.0 * k3[0] + k4[0]),
             x[1] + h_sixth * (k1[1] + 2.0 * k2[1] + 2.0 * k3[1] + k4[1]),
@@ -389,11 +308,10 @@ def _rk4_minute(
     return x
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
+@njit(cache=True, nogil=True, error_model="numpy")
 def advance(
     x: F64,  # (N, 13) in/out
     queue: F64,  # (N, 5) in/out, see QUEUE_COLUMNS
-    memo: F64,  # (N, MEMO_WIDTH) in/out: the kgut memo (no effect beyond rounding)
     prm: F64,  # (N, N_PARAMS)
     insulin_factor: F64,  # (N,) pmol/kg per U
     carbs_g: F64,  # (1 or N, M)
@@ -447,8 +365,6 @@ def advance(
         s_max = bg_max[p]
         severe = first_severe[p]
         flag = flags[p]
-        pmemo = memo[p]
-        memo_dbar = math.nan if math.isnan(pmemo[_MEMO_Q]) else last_qsto + foodtaken * _MG_PER_G
         for m in range(m_total):
             # Meal announcement and last-meal bookkeeping (quirks Q1-Q2).
             planned = planned + carbs_g[pc, m]
@@ -471,14 +387,9 @@ def advance(
             if gut_on:
                 alpha = 5.0 / (2.0 * dbar * (1.0 - b))
                 beta = 5.0 / (2.0 * dbar * d)
-                reach = _MEMO_TAU / max(alpha, beta)
             else:
                 alpha = 0.0
                 beta = 0.0
-                reach = 0.0
-            if dbar != memo_dbar:
-                pmemo[_MEMO_Q] = math.nan  # new gut constants: the memo's reference is void
-                memo_dbar = dbar
             b_dbar = b * dbar
             d_dbar = d * dbar
             d_mg = to_eat * _MG_PER_G
@@ -486,9 +397,7 @@ def advance(
             # Step control (docs/physiology.md, "Integration").
             n_sub = meal_sub if since_eating <= meal_window else base_sub
             start = xt
-            xt = _rk4_minute(
-                start, n_sub, c, gut_on, alpha, beta, b_dbar, d_dbar, reach, pmemo, d_mg, u_pmol
-            )
+            xt = _rk4_minute(start, n_sub, c, gut_on, alpha, beta, b_dbar, d_dbar, d_mg, u_pmol)
             if (
                 zero_sub > 0
                 and (xt[3] < 0.0 or xt[4] < 0.0 or xt[12] < 0.0)
@@ -497,9 +406,8 @@ def advance(
                 # A glucose mass crossed zero in this minute: the x >= 0 gate will
                 # freeze it wherever the step left it, so redo the minute finely.
                 xt = _rk4_minute(
-                    start, zero_sub, c, gut_on, alpha, beta, b_dbar, d_dbar, reach, pmemo, d_mg,
-                    u_pmol,
-                )  # fmt: skip
+                    start, zero_sub, c, gut_on, alpha, beta, b_dbar, d_dbar, d_mg, u_pmol
+                )
             total = (
                 xt[0] + xt[1] + xt[2] + xt[3] + xt[4] + xt[5] + xt[6]
                 + xt[7] + xt[8] + xt[9] + xt[10] + xt[11] + xt[12]
@@ -545,7 +453,7 @@ def advance(
     return failed
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
+@njit(cache=True, nogil=True, error_model="numpy")
 def first_invalid(values: F64, upper: float) -> int:
     """Flat index of the first value that is negative, NaN or above ``upper``; -1 if none."""
     flat = values.ravel()

@@ -13,9 +13,6 @@ roughly as fast as the kernel for very large batches and much slower for
 small ones (Python overhead per minute).  Deliberately no caching, no
 threads, no I/O.
 
-The kernel fuses multiply-adds and evaluates kgut through a Taylor memo
-(exact to ~1e-16), so the two agree to about 1e-12 relative, not bit for bit.
-
 One difference from the kernel, by design: after a patient's state becomes
 non-finite the kernel stops integrating that patient, while this backend keeps
 computing the (NaN) lane; both record the same first non-finite minute and the
@@ -100,7 +97,6 @@ def _rk4_lanes(
 def advance(
     x: FloatArray,
     queue: FloatArray,
-    memo: FloatArray,
     prm: FloatArray,
     insulin_factor: FloatArray,
     carbs_g: FloatArray,
@@ -118,12 +114,7 @@ def advance(
     severe_mg_dl: float,
     above_mg_dl: float,
 ) -> int:
-    """Advance N patients by M minutes in place; returns how many became non-finite.
-
-    ``memo`` is the compiled kernel's kgut memo; this backend evaluates kgut
-    exactly at every stage and takes an ``(N, 0)`` array.
-    """
-    del memo
+    """Advance N patients by M minutes in place; returns how many became non-finite."""
     m_total = carbs_g.shape[1]
     n = x.shape[0]
     active = first_nonfinite < 0

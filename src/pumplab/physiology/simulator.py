@@ -185,8 +185,7 @@ def default_backend() -> Backend:
     return "numpy" if os.environ.get("PUMPLAB_NO_NUMBA", "") == "1" else "numba"
 
 
-def _backend_functions(backend: Backend) -> tuple[AdvanceFn, CheckFn, int]:
-    """The backend's ``advance`` and ``first_invalid``, and the width of its per-patient memo."""
+def _backend_functions(backend: Backend) -> tuple[AdvanceFn, CheckFn]:
     if backend == "numba":
         try:
             from pumplab.physiology import _kernel
@@ -198,11 +197,11 @@ def _backend_functions(backend: Backend) -> tuple[AdvanceFn, CheckFn, int]:
             )
             backend = "numpy"
         else:
-            return _kernel.advance, _kernel.first_invalid, _kernel.MEMO_WIDTH
+            return _kernel.advance, _kernel.first_invalid
     if backend == "numpy":
         from pumplab.physiology import _numpy_backend
 
-        return _numpy_backend.advance, _numpy_backend.first_invalid, 0
+        return _numpy_backend.advance, _numpy_backend.first_invalid
     raise ValueError(f"unknown backend {backend!r} (allowed: 'numba', 'numpy')")
 
 
@@ -286,7 +285,7 @@ class PatientBatch:
         if not isinstance(steps, StepControl):
             raise TypeError(f"steps must be a StepControl, got {type(steps).__name__}")
         self._backend: Backend = default_backend() if backend is None else backend
-        self._advance, self._first_invalid, memo_width = _backend_functions(self._backend)
+        self._advance, self._first_invalid = _backend_functions(self._backend)
         self._cohort = cohort
         self._names = cohort.names
         n = len(cohort)
@@ -305,10 +304,6 @@ class PatientBatch:
         self._queue = np.zeros((n, 5))
         self._queue[:, 2] = self._x[:, State.Q_STO1] + self._x[:, State.Q_STO2]
         self._queue[:, 4] = np.inf
-        # The integrator's per-patient scratch (the kernel's kgut memo; NaN = empty).
-        # It changes nothing beyond rounding and lives here so that stepping minute by
-        # minute gives the same numbers as one whole run.
-        self._memo = np.full((n, memo_width), np.nan)
         if not np.isfinite(self._x).all():
             raise ValueError("initial state must be finite")
         bg0 = reported_glucose(self._x[:, State.G_P], self._vg)
@@ -467,7 +462,6 @@ class PatientBatch:
         failed = self._advance(
             self._x,
             self._queue,
-            self._memo,
             self._prm,
             self._insulin_factor,
             carbs,
