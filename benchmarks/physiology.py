@@ -1,7 +1,7 @@
 """Benchmark of the batched UVA/Padova simulator against simglucose, on one core.
 
 ``python -m benchmarks.physiology [--sizes 1,30,1000,10000] [--simglucose-days 1]
-[--repeat 3] [--json]`` measures, in one run:
+[--repeat 3] [--replaybg-patients 1000] [--skip-memory] [--json]`` measures, in one run:
 
 * simulated patient-days per second of :func:`pumplab.physiology.simulate`
   (default backend, no trace) for batches of 1, 30, 1,000 and 10,000
@@ -11,6 +11,10 @@
   ratios;
 * start-up: importing the package, the first simulation in a fresh process
   with an empty numba cache (compile) and with a warm cache (load);
+* py-replay-bg 1.4's numba kernel (ReplayBG's 9-state single-meal model,
+  one backward-Euler step a minute) over the same day, ns per patient-minute
+  beside pumplab's (a benchmark-only peer: ``pip install 'pumplab[bench]'``;
+  ``--replaybg-patients 0`` skips it);
 * the per-call cost of :meth:`PatientBatch.step` (one minute) for 1, 30 and
   1,000 patients;
 * peak memory (max resident set size from ``getrusage`` of a child process)
@@ -121,6 +125,77 @@ def bench_simglucose(days: int) -> dict[str, Any]:
         "patient_days": days,
         "seconds_per_day": elapsed / days,
         "patient_days_per_s": days / elapsed,
+    }
+
+
+def bench_replaybg(patients: int, repeat: int) -> dict[str, Any]:
+    """py-replay-bg 1.4's numba kernel over the same day, one patient-day per call.
+
+    The peer is ReplayBG's single-meal T1D model (Cappon et al., IEEE TBME 2023):
+    9 states, one backward-Euler step a minute, compiled with numba
+    (``model_step_equations_t1d.twin_single_meal``, the loop its twinning
+    uses).  A different model from UVA/Padova's 13 states: this compares the
+    cost of a patient-minute, not the physiology.  Its default parameters
+    (``ModelParametersT1DSingleMeal``) for a 70 kg patient; the day's inputs in
+    its units (mU/kg/min of insulin with its 8-minute delay, mg/kg/min of
+    carbohydrate).  Never imported by the package (a benchmark-only extra).
+    """
+    import importlib.metadata
+
+    import pandas as pd
+    from py_replay_bg.model.model_parameters_t1d import ModelParametersT1DSingleMeal
+    from py_replay_bg.model.model_step_equations_t1d import twin_single_meal
+
+    carbs, insulin = day_inputs()
+    body_weight_kg = 70.0
+    per_kg = 1000.0 / body_weight_kg  # U -> mU/kg, g -> mg/kg
+    basal = np.full(MINUTES, BASAL_U_PER_MIN)
+    u2ss = BASAL_U_PER_MIN * per_kg
+    mp = ModelParametersT1DSingleMeal(pd.DataFrame({"basal": basal}), body_weight_kg, u2ss)
+    n = MINUTES + 1  # x[:, 0] is the initial state, as in its simulate()
+    delay = int(mp.tau)
+    bolus_delayed = np.concatenate([np.zeros(delay), (insulin - basal) * per_kg])[:n]
+    basal_delayed = np.concatenate([np.full(delay, u2ss), basal * per_kg, [u2ss]])[:n]
+    meal_delayed = np.concatenate([carbs * per_kg, [0.0]])
+    t_hour = np.arange(n) / 60.0
+    # The constants its simulate() derives before calling the kernel.
+    ki1 = u2ss / mp.kd
+    ki2 = mp.kd / mp.ka2 * ki1
+    ipb = mp.ka2 / mp.ke * ki2
+    constants = (
+        np.log(mp.Gb) ** mp.r2, np.log(60.0) ** mp.r2, 10.0 * mp.r1,
+        1.0 / (1.0 + mp.kgri), 1.0 / (1.0 + mp.kempt), 1.0 / (1.0 + mp.kd),
+        mp.r2, mp.kempt, mp.kd, mp.ka2, mp.ke, mp.p2, mp.SI, mp.VI, mp.VG, ipb,
+        mp.SG, mp.Gb, mp.f, mp.kabs, mp.alpha, np.zeros(n),
+    )  # fmt: skip
+    x = np.zeros((9, n))
+    x0 = [mp.G0, mp.Xpb, 0.0, 0.0, mp.Qgutb, ki1, ki2, ipb, mp.G0]
+
+    def day() -> np.ndarray:
+        x[:, 0] = x0
+        out: np.ndarray = twin_single_meal(
+            n, x, bolus_delayed, basal_delayed, meal_delayed, t_hour, *constants
+        )
+        return out
+
+    trace = day()  # compile (numba, not cached by the peer) and check the day is sane
+    if not np.isfinite(trace).all():
+        raise RuntimeError("py-replay-bg's day did not stay finite")
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(patients):
+            day()
+        best = min(best, time.perf_counter() - t0)
+    glucose = trace[0]
+    return {
+        "version": importlib.metadata.version("py-replay-bg"),
+        "patient_days": patients,
+        "seconds_per_day": best / patients,
+        "patient_days_per_s": patients / best,
+        "ns_per_patient_minute": best / (patients * MINUTES) * 1e9,
+        "glucose_mg_dl_min_mean_max": [float(glucose.min()), float(glucose.mean()),
+                                       float(glucose.max())],
     }
 
 
@@ -262,6 +337,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument(
+        "--replaybg-patients", type=int, default=1000,
+        help="patient-days of py-replay-bg per timing (0: skip the peer)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
 
@@ -285,6 +364,16 @@ def main(argv: list[str] | None = None) -> int:
     ref = report["simglucose"]["patient_days_per_s"]
     for row in report["pumplab"]:
         row["ratio_vs_simglucose"] = row["patient_days_per_s"] / ref
+    if args.replaybg_patients > 0:
+        try:
+            report["replaybg"] = bench_replaybg(args.replaybg_patients, args.repeat)
+        except ImportError as exc:
+            report["replaybg"] = {"error": f"py-replay-bg not installed ({exc}); "
+                                  "pip install 'pumplab[bench]'"}  # fmt: skip
+        else:
+            peer = report["replaybg"]["ns_per_patient_minute"]
+            for row in report["pumplab"]:
+                row["ratio_vs_replaybg"] = peer / row["ns_per_patient_minute"]
     # The per-call cost of stepping, always for these three sizes (the docstring's).
     report["step"] = bench_step([1, 30, 1000])
     if not args.skip_memory:
@@ -311,6 +400,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{row['patients']:>9}  {row['seconds_per_day']:>9.4f}  "
               f"{row['patient_days_per_s']:>15.1f}  {row['ns_per_patient_minute']:>15.1f}  "
               f"{row['ratio_vs_simglucose']:>13.0f}")  # fmt: skip
+    rb = report.get("replaybg")
+    if rb is not None and "error" in rb:
+        print(rb["error"])
+    elif rb is not None:
+        best = max(report["pumplab"], key=lambda r: r["patient_days_per_s"])
+        print(f"py-replay-bg {rb['version']} (9-state model, 1 backward-Euler step/min): "
+              f"{rb['ns_per_patient_minute']:.1f} ns per patient-minute; pumplab's best "
+              f"{best['ns_per_patient_minute']:.1f} ns ({best['patients']} patients) = "
+              f"{best['ratio_vs_replaybg']:.2f}x its speed")  # fmt: skip
     print(
         "PatientBatch.step (one minute): "
         + ", ".join(f"{r['patients']} patients {r['us_per_step']:.1f} µs" for r in report["step"])

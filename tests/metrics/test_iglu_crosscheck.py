@@ -18,6 +18,10 @@ pumplab package.  What is compared, and why the rest is not:
   whose short gaps all sit between readings on the same side (long gaps may
   sit anywhere); the short mixed-side gap is tested on its own in
   test_events.py.
+* MAGE (iglu's default: moving averages, direction "avg"), GRI and ADRR:
+  MAGE on traces without gaps longer than 45 minutes (iglu-python treats a
+  longer gap differently, see docs/metrics.md), GRI on the batch with gaps,
+  ADRR with iglu's rounded risk constant divided out.
 """
 
 from __future__ import annotations
@@ -192,3 +196,97 @@ def test_short_gap_between_sides_is_where_we_differ_from_iglu() -> None:
     bg = np.array([100.0] * 4 + [50.0, 50.0, np.nan, 56.0] + [100.0] * 6)
     assert len(find_hypo_events(bg, DT)) == 0
     assert iglu_lv2_events(iglu_frame(bg[None, :]), inter_gap=15) == 1
+
+
+# -- MAGE, GRI and ADRR -----------------------------------------------------------------------
+
+#: iglu's ADRR writes 10·1.509² = 22.770081 as 22.77; ours is the published formula, so
+#: every daily risk differs by exactly this factor (3.6e-5), which the comparison removes.
+IGLU_ADRR_SCALE = 22.77 / (10.0 * 1.509**2)
+
+
+def short_dropouts(rng: np.random.Generator, bg: np.ndarray) -> np.ndarray:
+    """Dropouts of 1-8 readings (readings at most 45 min apart: what MAGE interpolates)."""
+    out = bg.copy()
+    for _ in range(bg.size // 40):
+        start = int(rng.integers(1, bg.size - 10))
+        length = int(rng.integers(1, 9))
+        if np.isnan(out[start - 1 : start + length + 1]).any():
+            continue
+        out[start : start + length] = np.nan
+    return out
+
+
+@pytest.fixture(scope="module")
+def variability_batch() -> np.ndarray:
+    """Six 3-day 5-minute traces with short dropouts (iglu's MAGE interpolates across them)."""
+    rng = np.random.default_rng(20240602)
+    rows = [simulated_like(rng) for _ in range(3)] + [sinusoid(rng, days=3) for _ in range(3)]
+    return np.vstack([short_dropouts(rng, r) for r in rows])
+
+
+def test_mage_matches_iglu_on_complete_traces(batch: np.ndarray) -> None:
+    """MAGE (moving-average algorithm, direction avg) equals iglu's on complete traces."""
+    complete = np.vstack([simulated_like(np.random.default_rng(s)) for s in range(4)])
+    expected = iglu.mage(iglu_frame(complete)).set_index("id")["MAGE"].to_numpy(float)
+    # Our day starts at minute 5 past midnight, as the iglu frame does.
+    ours = glycemic_metrics(complete, DT, start_minute=5).mage_mg_dl
+    np.testing.assert_allclose(ours, expected, rtol=1e-9)
+    assert np.all(ours > 0)
+
+
+def test_mage_matches_iglu_across_short_dropouts(variability_batch: np.ndarray) -> None:
+    """With dropouts of up to 45 minutes (interpolated by both), MAGE still agrees."""
+    assert np.isnan(variability_batch).any()
+    expected = by_id(iglu.mage(iglu_frame(variability_batch)), "MAGE")
+    ours = glycemic_metrics(variability_batch, DT, start_minute=5).mage_mg_dl
+    np.testing.assert_allclose(ours, expected, rtol=1e-9)
+
+
+def test_mage_matches_iglu_on_one_minute_simulated_days() -> None:
+    """Simulated 1-minute BG that starts flat at the steady state (zero MA differences)."""
+    from pumplab.physiology import load_cohort, simulate
+
+    cohort = load_cohort().select(["adult#001", "child#004", "adolescent#007"])
+    carbs = np.zeros(2 * 1440)
+    insulin = np.tile(cohort.basal_u_per_min[:, None], (1, carbs.size))
+    for day in range(2):
+        for minute, grams in ((420, 60.0), (720, 80.0), (1110, 70.0)):
+            carbs[day * 1440 + minute] = grams
+            insulin[:, day * 1440 + minute] += grams / cohort.carb_ratio_g_per_u
+    bg = simulate(cohort, carbs, insulin).bg_mg_dl
+    assert bg is not None
+    start = pd.Timestamp("2024-01-01 00:00")
+    frames = [
+        pd.DataFrame({"id": f"p{p}", "time": start + pd.to_timedelta(np.arange(row.size), "min"),
+                      "gl": row})
+        for p, row in enumerate(bg)
+    ]  # fmt: skip
+    expected = iglu.mage(pd.concat(frames, ignore_index=True)).set_index("id")["MAGE"]
+    ours = glycemic_metrics(bg, 1.0).mage_mg_dl
+    np.testing.assert_allclose(ours, expected.to_numpy(float), rtol=1e-9)
+
+
+def test_gri_matches_iglu(batch: np.ndarray) -> None:
+    """GRI (Klonoff 2023, capped at 100) equals iglu's for every patient, gaps and all."""
+    expected = by_id(iglu.gri(iglu_frame(batch)), "GRI")
+    ours = glycemic_metrics(batch, DT).gri
+    np.testing.assert_allclose(ours, expected, rtol=1e-12)
+    assert np.any(ours == 100.0) and np.any(ours < 100.0)  # the cap is exercised
+
+
+def test_adrr_matches_iglu_by_calendar_day(batch: np.ndarray) -> None:
+    """ADRR over calendar days equals iglu's (to its rounded risk constant)."""
+    expected = by_id(iglu.adrr(iglu_frame(batch)), "ADRR")
+    ours = glycemic_metrics(batch, DT, start_minute=5).adrr
+    np.testing.assert_allclose(ours * IGLU_ADRR_SCALE, expected, rtol=1e-9)
+
+
+def test_adrr_depends_on_where_midnight_falls(batch: np.ndarray) -> None:
+    """Shifting the clock moves samples between days, and iglu sees the same change."""
+    shifted = iglu_frame(batch)
+    shifted["time"] = shifted["time"] + pd.Timedelta(hours=9)
+    expected = by_id(iglu.adrr(shifted), "ADRR")
+    ours = glycemic_metrics(batch, DT, start_minute=5 + 9 * 60).adrr
+    np.testing.assert_allclose(ours * IGLU_ADRR_SCALE, expected, rtol=1e-9)
+    assert not np.allclose(ours, glycemic_metrics(batch, DT, start_minute=5).adrr)

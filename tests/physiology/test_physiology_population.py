@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -15,8 +18,13 @@ from pumplab.physiology import (
     generate_population,
     load_cohort,
 )
+from pumplab.physiology import population as population_module
 from pumplab.physiology.model import derivatives, gut_coefficients
-from pumplab.physiology.population import plausible
+from pumplab.physiology.population import (
+    ANALYTIC_MIN_DRIFT_MG_DL,
+    fasting_run_is_stable,
+    plausible,
+)
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +204,112 @@ def test_sampler_names_are_computed_without_generating() -> None:
         "pop00001", "pop00002", "pop00003",
     )  # fmt: skip
     assert PopulationSampler(1_000_000, np.random.default_rng(0)).name(0) == "pop0000001"
+
+
+# -- the fasting check without a fasting day ------------------------------------------------
+
+
+def _simulated_rules_sampler(
+    monkeypatch: pytest.MonkeyPatch, rejected: list[int] | None = None
+) -> None:
+    """Make the population generator simulate the 24 h fasting run for every candidate.
+
+    That is the rule as stated (and as it was applied before the analytic
+    shortcut).  ``rejected`` collects how many candidates the fasting run itself
+    rejected, so a test can check that its comparison bites.
+    """
+    original = population_module.plausible
+
+    def simulated(
+        cohort: Cohort, rules: PlausibilityRules | None = None, *, backend: Any = None
+    ) -> np.ndarray:
+        ok = original(cohort, rules, backend=backend, simulate_fasting=True)
+        if rejected is not None:
+            without_run = dataclasses.replace(rules or PlausibilityRules(), fasting_check_minutes=0)
+            rejected.append(int((original(cohort, without_run) & ~ok).sum()))
+        return ok
+
+    monkeypatch.setattr(population_module, "plausible", simulated)
+
+
+def _assert_same_population(a: Cohort, b: Cohort) -> None:
+    assert a.names == b.names and a.parents == b.parents and a.age_groups == b.age_groups
+    assert np.array_equal(a.parameters, b.parameters)
+    assert np.array_equal(a.initial_state, b.initial_state)
+    assert np.array_equal(a.carb_ratio_g_per_u, b.carb_ratio_g_per_u)
+    assert np.array_equal(a.total_daily_insulin_u, b.total_daily_insulin_u)
+
+
+@pytest.mark.parametrize(
+    ("seed", "n", "spread"),
+    [(0, 500, 1.0), (1, 300, 3.0), (6, 600, 6.0), (8, 600, 6.0)],
+)
+def test_analytic_fasting_check_accepts_exactly_the_subjects_a_simulated_day_accepts(
+    monkeypatch: pytest.MonkeyPatch, seed: int, n: int, spread: float
+) -> None:
+    """Same seed, same options: the population equals the one a simulated fasting day gives."""
+    fast = generate_population(n, np.random.default_rng(seed), spread=spread)
+    rejected: list[int] = []
+    _simulated_rules_sampler(monkeypatch, rejected)
+    simulated = generate_population(n, np.random.default_rng(seed), spread=spread)
+    _assert_same_population(fast, simulated)
+    if spread == 6.0:
+        # At this spread some candidates really fail the fasting run, so the
+        # comparison covers rejections as well as acceptances.
+        assert sum(rejected) >= 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("seed", "spread"), [(0, 1.0), (1, 1.0), (2, 1.0), (3, 6.0)])
+def test_analytic_fasting_check_matches_a_simulated_day_at_10000_subjects(
+    monkeypatch: pytest.MonkeyPatch, seed: int, spread: float
+) -> None:
+    """The population benchmark's size: 10,000 subjects identical to the simulated rule's."""
+    fast = generate_population(10_000, np.random.default_rng(seed), spread=spread)
+    _simulated_rules_sampler(monkeypatch)
+    _assert_same_population(
+        fast, generate_population(10_000, np.random.default_rng(seed), spread=spread)
+    )
+
+
+def test_the_30_standard_subjects_keep_their_steady_state_provably() -> None:
+    """Every published subject is decided without a simulated fasting day."""
+    assert fasting_run_is_stable(load_cohort()).all()
+
+
+def _stiffened(name: str, param: Param, factor: float) -> Cohort:
+    """A standard subject with one rate constant scaled (its steady state unchanged)."""
+    cohort = load_cohort().select([name])
+    params = cohort.parameters.copy()
+    params[:, param] *= factor
+    return dataclasses.replace(cohort, parameters=params)
+
+
+@pytest.mark.parametrize(
+    ("param", "factor"),
+    [(Param.ksc, 40.0), (Param.ka2, 500.0), (Param.p2u, 200.0)],
+)
+def test_a_mode_beyond_the_integrators_stability_limit_is_not_shown_stable(
+    param: Param, factor: float
+) -> None:
+    """ksc, ka2 or p2u scaled until one RK4 minute amplifies its mode: simulate, do not assume."""
+    assert not fasting_run_is_stable(_stiffened("adult#001", param, factor))[0]
+    assert fasting_run_is_stable(_stiffened("adult#001", param, 1.5))[0]
+
+
+@pytest.mark.parametrize(
+    ("param", "factor"), [(Param.ksc, 40.0), (Param.ka2, 500.0), (Param.p2u, 200.0)]
+)
+def test_subjects_not_shown_stable_are_decided_by_the_simulated_run(
+    param: Param, factor: float
+) -> None:
+    """For a stiffened subject plausible() answers as the simulated run does."""
+    cohort = _stiffened("adult#003", param, factor)
+    assert np.array_equal(plausible(cohort), plausible(cohort, simulate_fasting=True))
+
+
+def test_a_tiny_drift_limit_always_simulates() -> None:
+    """Below ANALYTIC_MIN_DRIFT_MG_DL the rule is simulated for every subject."""
+    rules = PlausibilityRules(max_fasting_drift_mg_dl=ANALYTIC_MIN_DRIFT_MG_DL / 10)
+    cohort = load_cohort()
+    assert np.array_equal(plausible(cohort, rules), plausible(cohort, rules, simulate_fasting=True))

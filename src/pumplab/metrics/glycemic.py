@@ -19,7 +19,15 @@ What is computed, with its source (docs/metrics.md has the full definitions):
   2019;42:1593, international consensus on time in range);
 * LBGI, HBGI and the risk index LBGI + HBGI from Kovatchev's symmetrised
   risk function f(BG) = 1.509·(ln(BG)^1.084 − 5.381), r = 10·f²
-  (Kovatchev et al., Diabetes Care 1997;20:1655 and 2006;29:2433);
+  (Kovatchev et al., Diabetes Care 1997;20:1655 and 2006;29:2433), and the
+  average daily risk range ADRR (Kovatchev et al. 2006;
+  :mod:`pumplab.metrics.variability`);
+* MAGE, the mean amplitude of glycaemic excursions, by the moving-average
+  algorithm (Service et al. 1970; Fernandes et al. 2022;
+  :mod:`pumplab.metrics.variability`);
+* the glycaemia risk index GRI = 3.0·VLow + 2.4·Low + 1.6·VHigh + 0.8·High
+  (capped at 100) and its hypo and hyper components (Klonoff et al., J
+  Diabetes Sci Technol 2023;17:1226);
 * the count of level-2 hypoglycaemia events (≥ 15 consecutive minutes
   < 54 mg/dL, ended by ≥ 15 minutes ≥ 54 mg/dL; Battelino et al. 2019 and
   Lancet Diabetes Endocrinol 2023;11:42);
@@ -29,11 +37,16 @@ What is computed, with its source (docs/metrics.md has the full definitions):
 Because every sample stands for one ``interval_min`` of time, a percentage of
 samples is a percentage of time, for 1-minute BG and 5-minute CGM alike.
 
+The range limits are the consensus's in mg/dL unless the caller passes
+others (:func:`pumplab.metrics.glucose_units.range_limits_mg_dl` gives the
+consensus's mmol/L limits converted to mg/dL, for readings that were mmol/L).
+
 Deliberately not here: reading files (:mod:`pumplab.metrics.tracefile`),
 security outcomes of attacks (a later ``metrics/security.py``), day/night
-splits, MAGE/CONGA and other variability indices, and any interpolation of
-missing samples.  CGM ``LOW``/``HIGH`` flags are the caller's to substitute
-(:data:`CGM_LOW_MG_DL`, :data:`CGM_HIGH_MG_DL`) before calling.
+splits, CONGA, MODD and other variability indices, and any interpolation of
+missing samples (MAGE's own 5-minute grid aside).  CGM ``LOW``/``HIGH`` flags
+are the caller's to substitute (:data:`CGM_LOW_MG_DL`, :data:`CGM_HIGH_MG_DL`)
+before calling.
 """
 
 from __future__ import annotations
@@ -45,11 +58,13 @@ import numpy as np
 import numpy.typing as npt
 
 from pumplab.metrics.events import (
-    LEVEL2_HYPO_MG_DL,
     count_per_patient,
     find_hypo_events,
     validate_glucose,
 )
+from pumplab.metrics.glucose_units import RangeLimits, range_limits_mg_dl
+from pumplab.metrics.risk import RISK_FLOOR_MG_DL, kovatchev_risk
+from pumplab.metrics.variability import adrr, mage_mg_dl
 
 __all__ = [
     "CGM_HIGH_MG_DL",
@@ -74,36 +89,38 @@ CGM_LOW_MG_DL = 40.0
 #: Value substituted for a CGM ``HIGH`` flag (the sensor reads above 400 mg/dL).
 CGM_HIGH_MG_DL = 400.0
 
-# Consensus range limits, mg/dL (Battelino et al. 2019, Table 1).
-_TIR_LOW_MG_DL = 70.0
-_TIR_HIGH_MG_DL = 180.0
-_TAR_LEVEL2_MG_DL = 250.0
+# Klonoff et al. 2023: GRI = 3.0·VLow + 2.4·Low + 1.6·VHigh + 0.8·High, capped at
+# 100; hypo component VLow + 0.8·Low, hyper component VHigh + 0.5·High, and
+# GRI = 3.0·hypo + 1.6·hyper.
+_GRI_HYPO_WEIGHT = 3.0
+_GRI_HYPER_WEIGHT = 1.6
+_GRI_LOW_IN_HYPO = 0.8
+_GRI_HIGH_IN_HYPER = 0.5
+_GRI_CAP = 100.0
 
 # Bergenstal et al. 2018: GMI(%) = 3.31 + 0.02392 × mean glucose (mg/dL).
 _GMI_INTERCEPT_PCT = 3.31
 _GMI_SLOPE_PCT_PER_MG_DL = 0.02392
-
-# Kovatchev et al. 1997 (Diabetes Care 20:1655), with the constants for mg/dL:
-# f(BG) = 1.509 · (ln(BG)^1.084 − 5.381), r(BG) = 10 · f(BG)².
-_KOV_ALPHA = 1.084
-_KOV_BETA = 5.381
-_KOV_GAMMA = 1.509
-_KOV_SCALE = 10.0
 
 #: The metric keys, in the order the CLI and :meth:`GlycemicSummary.as_dict` use.
 METRIC_KEYS: tuple[str, ...] = (
     "mean_mg_dl",
     "sd_mg_dl",
     "cv_pct",
+    "mage_mg_dl",
     "gmi_pct",
     "tir_70_180_pct",
     "tbr_70_pct",
     "tbr_54_pct",
     "tar_180_pct",
     "tar_250_pct",
+    "gri",
+    "gri_hypo",
+    "gri_hyper",
     "lbgi",
     "hbgi",
     "risk_index",
+    "adrr",
     "hypo_events",
 )
 
@@ -122,15 +139,20 @@ class GlycemicSummary:
     mean_mg_dl: float
     sd_mg_dl: float
     cv_pct: float
+    mage_mg_dl: float
     gmi_pct: float
     tir_70_180_pct: float
     tbr_70_pct: float
     tbr_54_pct: float
     tar_180_pct: float
     tar_250_pct: float
+    gri: float
+    gri_hypo: float
+    gri_hyper: float
     lbgi: float
     hbgi: float
     risk_index: float
+    adrr: float
     hypo_events: int
 
     def as_dict(self) -> dict[str, float | int | None]:
@@ -156,15 +178,20 @@ class GlycemicMetrics:
     mean_mg_dl: FloatArray
     sd_mg_dl: FloatArray
     cv_pct: FloatArray
+    mage_mg_dl: FloatArray
     gmi_pct: FloatArray
     tir_70_180_pct: FloatArray
     tbr_70_pct: FloatArray
     tbr_54_pct: FloatArray
     tar_180_pct: FloatArray
     tar_250_pct: FloatArray
+    gri: FloatArray
+    gri_hypo: FloatArray
+    gri_hyper: FloatArray
     lbgi: FloatArray
     hbgi: FloatArray
     risk_index: FloatArray
+    adrr: FloatArray
     hypo_events: IntArray
 
     def __len__(self) -> int:
@@ -188,37 +215,6 @@ class GlycemicMetrics:
 _INT_FIELDS = frozenset({"n_samples", "hypo_events"})
 
 
-#: Below this, Kovatchev's risk function is undefined (ln BG ≤ 0); simulated
-#: plasma glucose under it is scored at it (see :func:`kovatchev_risk`).
-RISK_FLOOR_MG_DL = 1.0
-
-
-def kovatchev_risk(bg_mg_dl: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
-    """Kovatchev's low and high risk ``(rl, rh)`` of each glucose value.
-
-    f(BG) = 1.509·(ln(BG)^1.084 − 5.381) is zero at BG ≈ 112.5 mg/dL, negative
-    below and positive above; r = 10·f²; rl = r where f < 0 (else 0), rh = r
-    where f > 0 (else 0) (Kovatchev et al. 1997; 2006).  ``NaN`` stays ``NaN``.
-
-    The formula is defined for BG > 1 mg/dL (ln BG > 0), which covers every
-    meter and sensor reading.  A *simulated* plasma glucose can fall below that,
-    to 0, in an overdose (the 2008 model has no counter-regulation); such a
-    value is scored at :data:`RISK_FLOOR_MG_DL` = 1 mg/dL, where ln BG = 0 and the
-    low risk is 10·(1.509·5.381)² ≈ 659.3, the formula's largest defined low
-    risk, rather than ``NaN`` or infinity.
-    """
-    bg = np.asarray(bg_mg_dl, dtype=np.float64)
-    log_bg = np.log(np.maximum(bg, RISK_FLOOR_MG_DL))
-    f = _KOV_GAMMA * (log_bg**_KOV_ALPHA - _KOV_BETA)
-    r = _KOV_SCALE * f * f
-    rl = np.where(f < 0.0, r, 0.0)
-    rh = np.where(f > 0.0, r, 0.0)
-    nan = np.isnan(bg)
-    rl[nan] = np.nan
-    rh[nan] = np.nan
-    return rl, rh
-
-
 def gmi_pct(mean_mg_dl: npt.ArrayLike) -> FloatArray:
     """Glucose management indicator, % (Bergenstal et al. 2018)."""
     mean = np.asarray(mean_mg_dl, dtype=np.float64)
@@ -231,6 +227,8 @@ def glycemic_metrics(
     interval_min: float,
     *,
     expected_samples: npt.ArrayLike | None = None,
+    start_minute: npt.ArrayLike = 0,
+    limits: RangeLimits | None = None,
 ) -> GlycemicMetrics:
     """The consensus metrics of every row of ``bg_mg_dl``.
 
@@ -244,6 +242,12 @@ def glycemic_metrics(
     samples each patient's window should hold, so that rows padded with ``NaN``
     to a common length still report the right ``data_present_pct``.
 
+    ``start_minute`` (a scalar or one whole number per patient, default 0) is
+    the minute of each row's first column counted from a midnight: ADRR's
+    days and MAGE's 5-minute grid follow the clock.  ``limits`` are the range
+    limits in mg/dL (default: the consensus's, :func:`range_limits_mg_dl`);
+    they set the ranges, GRI and the level-2 event threshold.
+
     Raises ``ValueError`` for a misuse: a negative or infinite value, an
     interval ≤ 0, or more readings than ``expected_samples``.
     """
@@ -251,6 +255,7 @@ def glycemic_metrics(
     if not (np.isfinite(interval_min) and interval_min > 0):
         raise ValueError(f"interval_min must be a positive number of minutes, got {interval_min}")
     n_patients, n_cols = bg.shape
+    lim = range_limits_mg_dl() if limits is None else limits
 
     present = ~np.isnan(bg)
     n = present.sum(axis=1).astype(np.int64)
@@ -272,18 +277,21 @@ def glycemic_metrics(
             out: FloatArray = 100.0 * (mask & present).sum(axis=1) / n_f
             return out
 
-        tir = pct((bg >= _TIR_LOW_MG_DL) & (bg <= _TIR_HIGH_MG_DL))
-        tbr70 = pct(bg < _TIR_LOW_MG_DL)
-        tbr54 = pct(bg < LEVEL2_HYPO_MG_DL)
-        tar180 = pct(bg > _TIR_HIGH_MG_DL)
-        tar250 = pct(bg > _TAR_LEVEL2_MG_DL)
+        tir = pct((bg >= lim.low) & (bg <= lim.high))
+        tbr70 = pct(bg < lim.low)
+        tbr54 = pct(bg < lim.very_low)
+        tar180 = pct(bg > lim.high)
+        tar250 = pct(bg > lim.very_high)
+        gri_hypo = tbr54 + _GRI_LOW_IN_HYPO * (tbr70 - tbr54)
+        gri_hyper = tar250 + _GRI_HIGH_IN_HYPER * (tar180 - tar250)
+        gri = np.minimum(_GRI_HYPO_WEIGHT * gri_hypo + _GRI_HYPER_WEIGHT * gri_hyper, _GRI_CAP)
 
         rl, rh = kovatchev_risk(bg)
         lbgi = np.where(present, rl, 0.0).sum(axis=1) / n_f
         hbgi = np.where(present, rh, 0.0).sum(axis=1) / n_f
         data_present = 100.0 * n_f / expected
 
-    events = find_hypo_events(bg, interval_min)
+    events = find_hypo_events(bg, interval_min, threshold_mg_dl=lim.very_low)
     hypo = count_per_patient(events, n_patients)
 
     arrays: dict[str, Any] = {
@@ -292,15 +300,20 @@ def glycemic_metrics(
         "mean_mg_dl": mean,
         "sd_mg_dl": sd,
         "cv_pct": cv,
+        "mage_mg_dl": mage_mg_dl(bg, interval_min, start_minute=start_minute),
         "gmi_pct": gmi_pct(mean),
         "tir_70_180_pct": tir,
         "tbr_70_pct": tbr70,
         "tbr_54_pct": tbr54,
         "tar_180_pct": tar180,
         "tar_250_pct": tar250,
+        "gri": gri,
+        "gri_hypo": gri_hypo,
+        "gri_hyper": gri_hyper,
         "lbgi": lbgi,
         "hbgi": hbgi,
         "risk_index": lbgi + hbgi,
+        "adrr": adrr(bg, interval_min, start_minute=start_minute, risk=(rl, rh)),
         "hypo_events": hypo,
     }
     for value in arrays.values():
@@ -313,12 +326,17 @@ def series_metrics(
     interval_min: float,
     *,
     expected_samples: int | None = None,
+    start_minute: int = 0,
+    limits: RangeLimits | None = None,
 ) -> GlycemicSummary:
     """The metrics of one series of shape ``(T,)``; see :func:`glycemic_metrics`."""
     bg = np.asarray(bg_mg_dl, dtype=np.float64)
     if bg.ndim != 1:
         raise ValueError(f"series_metrics takes one series of shape (T,), got shape {bg.shape}")
-    return glycemic_metrics(bg[None, :], interval_min, expected_samples=expected_samples).patient(0)
+    return glycemic_metrics(
+        bg[None, :], interval_min, expected_samples=expected_samples,
+        start_minute=start_minute, limits=limits,
+    ).patient(0)  # fmt: skip
 
 
 def _expected(

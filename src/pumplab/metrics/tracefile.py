@@ -1,16 +1,32 @@
 """Glucose traces from CSV files, checked and put on a regular grid for the metrics.
 
-A trace has a ``minute`` column (integer minutes), a glucose column
-``bg_mg_dl`` and/or ``cgm_mg_dl``, and optionally a ``patient`` column
-(without it the file is one series).  This is the format ``pumplab patient
-simulate`` writes: a row per minute, ``bg_mg_dl`` on every row, ``cgm_mg_dl``
-only at the minutes the sensor reports (empty otherwise) and possibly the
-sensor flags ``LOW`` (< 40 mg/dL) or ``HIGH`` (> 400 mg/dL).
+Two layouts are read:
+
+* **pumplab's** (what ``pumplab patient simulate`` writes): a ``minute``
+  column (integer minutes), a glucose column ``bg_mg_dl`` and/or
+  ``cgm_mg_dl`` (or ``bg_mmol_l``/``cgm_mmol_l``), and optionally a
+  ``patient`` column (without it the file is one series).  A row per minute,
+  ``bg_mg_dl`` on every row, ``cgm_mg_dl`` only at the minutes the sensor
+  reports (empty otherwise) and possibly the sensor flags ``LOW`` (< 40 mg/dL)
+  or ``HIGH`` (> 400 mg/dL).
+* **simglucose's** result CSV (``SimObj.save_results``, one file per
+  patient): ``Time,BG,CGM,CHO,insulin,LBGI,HBGI,Risk``, one row per sensor
+  sample.  ``Time`` is an ISO 8601 date and time; it becomes minutes from the
+  midnight that starts the first row's day and must fall on whole minutes.
+  ``BG`` is simglucose's subcutaneous glucose Gs/Vg averaged over the sample
+  (pumplab's ``gsub_mg_dl``, not its plasma ``bg_mg_dl``), ``CGM`` the sensor
+  reading (mg/dL); the other columns are ignored (their cells may be empty).
 
 What this module decides (docs/metrics.md says the same):
 
-* **Column**: ``cgm_mg_dl`` if the file has it, else ``bg_mg_dl``, unless the
-  caller names one.
+* **Column**: the CGM column if the file has one (``cgm_mg_dl``,
+  ``cgm_mmol_l``, ``CGM``), else the BG column, unless the caller names one.
+* **Unit**: the caller's, else the column's (``*_mmol_l`` is mmol/L, the rest
+  mg/dL).  Readings that look like the other unit (all below 35 read as
+  mg/dL, all at or above 35 read as mmol/L) are refused with a hint
+  (:func:`~pumplab.metrics.glucose_units.check_glucose_unit`).  mmol/L readings
+  are converted to mg/dL (× 18.0156) and the trace remembers its unit, so
+  :func:`trace_metrics` scores them against the consensus's mmol/L limits.
 * **Readings**: an empty cell is "no reading"; ``LOW``/``HIGH`` (case-blind,
   ``cgm_mg_dl`` only) become :data:`~pumplab.metrics.glycemic.CGM_LOW_MG_DL`
   and :data:`~pumplab.metrics.glycemic.CGM_HIGH_MG_DL` and are counted.
@@ -36,8 +52,9 @@ What this module decides (docs/metrics.md says the same):
 Any bad input raises :class:`~pumplab.errors.InputError` naming the file, the
 1-based data row (header excluded) and the column.
 
-Deliberately not here: timestamps other than integer minutes, units other
-than mg/dL, interpolation, and writing traces (the simulator does that).
+Deliberately not here: timestamps other than integer minutes or
+simglucose's ``Time``, units other than mg/dL and mmol/L, interpolation, and
+writing traces (the simulator does that).
 """
 
 from __future__ import annotations
@@ -47,6 +64,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +72,13 @@ import numpy.typing as npt
 
 from pumplab._asciinum import parse_decimal, parse_integer
 from pumplab.errors import InputError
+from pumplab.metrics.glucose_units import (
+    GlucoseUnit,
+    check_glucose_unit,
+    metrics_in_unit,
+    range_limits_mg_dl,
+    to_mg_dl,
+)
 from pumplab.metrics.glycemic import (
     CGM_HIGH_MG_DL,
     CGM_LOW_MG_DL,
@@ -65,10 +90,14 @@ from pumplab.metrics.glycemic import (
 __all__ = [
     "BG_COLUMN",
     "CGM_COLUMN",
+    "GLUCOSE_COLUMNS",
     "MAX_GLUCOSE_MG_DL",
     "MAX_SLOTS_PER_READING",
     "MAX_TRACE_MINUTE",
     "MIN_SLOT_BUDGET",
+    "SIMGLUCOSE_BG_COLUMN",
+    "SIMGLUCOSE_CGM_COLUMN",
+    "SIMGLUCOSE_TIME_COLUMN",
     "GlucoseSeries",
     "GlucoseTrace",
     "TraceMetrics",
@@ -84,9 +113,21 @@ IntArray = npt.NDArray[np.int64]
 
 BG_COLUMN = "bg_mg_dl"
 CGM_COLUMN = "cgm_mg_dl"
+BG_MMOL_COLUMN = "bg_mmol_l"
+CGM_MMOL_COLUMN = "cgm_mmol_l"
 MINUTE_COLUMN = "minute"
 PATIENT_COLUMN = "patient"
-GLUCOSE_COLUMNS = (BG_COLUMN, CGM_COLUMN)
+#: simglucose's result CSV (``T1DSimEnv.show_history`` written by ``SimObj.save_results``).
+SIMGLUCOSE_TIME_COLUMN = "Time"
+SIMGLUCOSE_BG_COLUMN = "BG"
+SIMGLUCOSE_CGM_COLUMN = "CGM"
+#: Every glucose column the reader knows, CGM columns first (the default choice).
+GLUCOSE_COLUMNS = (
+    CGM_COLUMN, CGM_MMOL_COLUMN, SIMGLUCOSE_CGM_COLUMN,
+    BG_COLUMN, BG_MMOL_COLUMN, SIMGLUCOSE_BG_COLUMN,
+)  # fmt: skip
+_CGM_COLUMNS = frozenset({CGM_COLUMN, CGM_MMOL_COLUMN, SIMGLUCOSE_CGM_COLUMN})
+_MMOL_COLUMNS = frozenset({BG_MMOL_COLUMN, CGM_MMOL_COLUMN})
 
 _FLAGS = {"LOW": CGM_LOW_MG_DL, "HIGH": CGM_HIGH_MG_DL}
 
@@ -130,11 +171,16 @@ class GlucoseSeries:
 
 @dataclass(frozen=True, slots=True)
 class GlucoseTrace:
-    """A checked trace: its source, the glucose column used, and one series per patient."""
+    """A checked trace: its source, the glucose column used, and one series per patient.
+
+    The series hold mg/dL whatever the file's unit; ``unit`` is the unit the
+    readings were in (it selects the range limits, and the unit of reports).
+    """
 
     source: str
     column: str
     series: tuple[GlucoseSeries, ...]
+    unit: GlucoseUnit = GlucoseUnit.MG_DL
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +194,14 @@ class TraceMetrics:
     high_flags: int
     metrics: GlycemicSummary
 
-    def as_dict(self) -> dict[str, str | float | int | None]:
-        """The record ``pumplab metrics --json`` prints (``NaN`` as ``None``)."""
+    def as_dict(
+        self, unit: GlucoseUnit = GlucoseUnit.MG_DL
+    ) -> dict[str, str | float | int | None]:
+        """The record ``pumplab metrics --json`` prints (``NaN`` as ``None``).
+
+        In mmol/L the concentrations are converted and their keys renamed
+        (:func:`~pumplab.metrics.glucose_units.metrics_in_unit`).
+        """
         m = self.metrics.as_dict()
         out: dict[str, str | float | int | None] = {
             "patient": self.patient,
@@ -163,7 +215,7 @@ class TraceMetrics:
         }
         for key in METRIC_KEYS:
             out[key] = m[key]
-        return out
+        return metrics_in_unit(out, unit)
 
 
 class _SeriesBuilder:
@@ -171,6 +223,7 @@ class _SeriesBuilder:
 
     __slots__ = (
         "first_minute",
+        "flags",
         "high",
         "last_minute",
         "last_row",
@@ -187,25 +240,47 @@ class _SeriesBuilder:
         self.minutes: list[int] = []
         self.values: list[float] = []
         self.rows: list[int] = []
+        self.flags: list[int] = []  # 0: a number, 1: LOW, 2: HIGH
         self.low = 0
         self.high = 0
 
 
-def read_trace(path: str | Path, *, column: str | None = None) -> GlucoseTrace:
+def read_trace(
+    path: str | Path, *, column: str | None = None, unit: GlucoseUnit | None = None
+) -> GlucoseTrace:
     """Read and check the trace at ``path``; see :func:`parse_trace`."""
     source = str(path)
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:
-            return parse_trace(fh, source=source, column=column)
+            return parse_trace(fh, source=source, column=column, unit=unit)
     except UnicodeDecodeError as exc:
         raise InputError("not a UTF-8 text file", source=source) from exc
 
 
-def parse_trace(lines: Iterable[str], *, source: str, column: str | None = None) -> GlucoseTrace:
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Where a file keeps its time, glucose and patient, and how its time reads."""
+
+    time_field: str
+    i_time: int
+    i_glucose: int
+    i_patient: int | None
+    clock: bool  # simglucose's ISO 8601 Time, not integer minutes
+
+
+def parse_trace(
+    lines: Iterable[str],
+    *,
+    source: str,
+    column: str | None = None,
+    unit: GlucoseUnit | None = None,
+) -> GlucoseTrace:
     """Parse and check CSV text (an iterable of lines) into a :class:`GlucoseTrace`.
 
-    ``column`` picks ``bg_mg_dl`` or ``cgm_mg_dl``; by default ``cgm_mg_dl`` if
-    present, else ``bg_mg_dl``.  ``source`` names the data in error messages.
+    ``column`` picks the glucose column (one of :data:`GLUCOSE_COLUMNS`); by
+    default the CGM column if present, else the BG column.  ``unit`` says what
+    the readings are in; by default the column's (``*_mmol_l``: mmol/L, else
+    mg/dL).  ``source`` names the data in error messages.
     """
     if column is not None and column not in GLUCOSE_COLUMNS:
         raise ValueError(f"column must be one of {GLUCOSE_COLUMNS}, got {column!r}")
@@ -217,11 +292,14 @@ def parse_trace(lines: Iterable[str], *, source: str, column: str | None = None)
         if header is None or not any(h.strip() for h in header):
             raise InputError("empty file: no header row", source=source)
         names = [h.strip() for h in header]
-        col = _choose_column(names, column, source)
-        i_minute, i_glucose = names.index(MINUTE_COLUMN), names.index(col)
-        i_patient = names.index(PATIENT_COLUMN) if PATIENT_COLUMN in names else None
+        layout, col = _layout(names, column, source)
+        if unit is None:
+            unit = GlucoseUnit.MMOL_L if col in _MMOL_COLUMNS else GlucoseUnit.MG_DL
+        unit = GlucoseUnit(unit)
+        top_value = MAX_GLUCOSE_MG_DL / float(to_mg_dl(1.0, unit))  # the limit in the file's unit
 
         builders: dict[str | None, _SeriesBuilder] = {}
+        midnight: datetime | None = None
         n_rows = 0
         for record in reader:
             row_no += 1
@@ -234,15 +312,23 @@ def parse_trace(lines: Iterable[str], *, source: str, column: str | None = None)
                     source=source,
                     row=row_no,
                 )
-            patient = _patient(record, i_patient, source, row_no)
-            minute = _minute(record[i_minute], source, row_no)
+            patient = _patient(record, layout.i_patient, source, row_no)
+            if layout.clock:
+                when = _clock(record[layout.i_time], source, row_no)
+                if midnight is None:
+                    midnight = when.replace(hour=0, minute=0, second=0, microsecond=0)
+                minute = _clock_minute(when, midnight, source, row_no)
+            else:
+                minute = _minute(record[layout.i_time], source, row_no)
             builder = builders.get(patient)
             if builder is None:
                 builder = builders[patient] = _SeriesBuilder(minute, row_no)
             else:
-                _check_order(builder, minute, patient, source, row_no)
+                _check_order(builder, minute, patient, layout.time_field, source, row_no)
                 builder.last_minute, builder.last_row = minute, row_no
-            _glucose(record[i_glucose], col, builder, minute, source, row_no)
+            _glucose(
+                record[layout.i_glucose], col, top_value, unit, builder, minute, source, row_no
+            )
     except csv.Error as exc:
         reason = str(exc)
         if "unexpected end of data" in reason:
@@ -250,11 +336,15 @@ def parse_trace(lines: Iterable[str], *, source: str, column: str | None = None)
         raise InputError(f"malformed CSV: {reason}", source=source, row=row_no + 1) from exc
     if n_rows == 0:
         raise InputError("no data rows after the header", source=source)
+    numbers = [
+        v for b in builders.values() for v, f in zip(b.values, b.flags, strict=True) if not f
+    ]
+    check_glucose_unit(numbers, unit, source=source, field=col)
     series = tuple(
         GlucoseSeries(
             patient=patient,
             minute=np.asarray(b.minutes, dtype=np.int64),
-            bg_mg_dl=np.asarray(b.values, dtype=np.float64),
+            bg_mg_dl=_in_mg_dl(b, unit),
             row=np.asarray(b.rows, dtype=np.int64),
             first_minute=b.first_minute,
             last_minute=b.last_minute,
@@ -263,7 +353,16 @@ def parse_trace(lines: Iterable[str], *, source: str, column: str | None = None)
         )
         for patient, b in builders.items()
     )
-    return GlucoseTrace(source=source, column=col, series=series)
+    return GlucoseTrace(source=source, column=col, series=series, unit=unit)
+
+
+def _in_mg_dl(b: _SeriesBuilder, unit: GlucoseUnit) -> FloatArray:
+    """The builder's readings in mg/dL, flags as their exact substitutes."""
+    values = to_mg_dl(b.values, unit)
+    flags = np.asarray(b.flags, dtype=np.int8)
+    values[flags == 1] = CGM_LOW_MG_DL
+    values[flags == 2] = CGM_HIGH_MG_DL
+    return values
 
 
 def infer_interval_min(minutes: npt.ArrayLike) -> int | None:
@@ -365,6 +464,7 @@ def trace_metrics(trace: GlucoseTrace, *, interval_min: int | None = None) -> li
             )
         intervals = [fallback if dt is None else dt for dt in intervals]
 
+    limits = range_limits_mg_dl(trace.unit)
     slots = [_slot_count(s, dt) for s, dt in zip(trace.series, intervals, strict=True)]
     _check_grid_budget(trace, slots, intervals)
     results: list[TraceMetrics | None] = [None] * len(trace.series)
@@ -385,7 +485,9 @@ def trace_metrics(trace: GlucoseTrace, *, interval_min: int | None = None) -> li
             bg, expected, start = grid_series(
                 group, dt, source=trace.source, imposed=interval_min is not None
             )
-            batch = glycemic_metrics(bg, float(dt), expected_samples=expected)
+            batch = glycemic_metrics(
+                bg, float(dt), expected_samples=expected, start_minute=start, limits=limits
+            )
             for j, i in enumerate(block):
                 s = trace.series[i]
                 results[i] = TraceMetrics(
@@ -445,7 +547,8 @@ def _pooled_interval(trace: GlucoseTrace) -> int | None:
     return min(step for step, c in counts.items() if c == best)
 
 
-def _choose_column(names: list[str], column: str | None, source: str) -> str:
+def _layout(names: list[str], column: str | None, source: str) -> tuple[_Layout, str]:
+    """The file's layout (pumplab's or simglucose's) and the glucose column to score."""
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise InputError(
@@ -453,12 +556,18 @@ def _choose_column(names: list[str], column: str | None, source: str) -> str:
             source=source,
             field=duplicated[0],
         )
-    if MINUTE_COLUMN not in names:
+    simglucose = (
+        MINUTE_COLUMN not in names
+        and names[0] == SIMGLUCOSE_TIME_COLUMN
+        and (SIMGLUCOSE_BG_COLUMN in names or SIMGLUCOSE_CGM_COLUMN in names)
+    )
+    if not simglucose and MINUTE_COLUMN not in names:
         raise InputError(
             "no 'minute' column in the header",
             source=source,
             field=MINUTE_COLUMN,
-            allowed=f"a header with '{MINUTE_COLUMN}' and '{BG_COLUMN}' or '{CGM_COLUMN}'",
+            allowed=f"a header with '{MINUTE_COLUMN}' and '{BG_COLUMN}' or '{CGM_COLUMN}', "
+            "or simglucose's Time,BG,CGM,...",
         )
     if column is not None:
         if column not in names:
@@ -467,16 +576,70 @@ def _choose_column(names: list[str], column: str | None, source: str) -> str:
                 source=source,
                 field=column,
             )
-        return column
-    for candidate in (CGM_COLUMN, BG_COLUMN):
-        if candidate in names:
-            return candidate
-    raise InputError(
-        f"no glucose column in the header (columns: {', '.join(names)})",
-        source=source,
-        field=f"{BG_COLUMN} or {CGM_COLUMN}",
-        allowed=f"a '{BG_COLUMN}' or '{CGM_COLUMN}' column",
+        col = column
+    else:
+        found = [c for c in GLUCOSE_COLUMNS if c in names]
+        if not found:
+            raise InputError(
+                f"no glucose column in the header (columns: {', '.join(names)})",
+                source=source,
+                field=f"{BG_COLUMN} or {CGM_COLUMN}",
+                allowed=f"a '{BG_COLUMN}' or '{CGM_COLUMN}' column "
+                f"(or '{BG_MMOL_COLUMN}', '{CGM_MMOL_COLUMN}')",
+            )
+        col = found[0]
+    time_field = SIMGLUCOSE_TIME_COLUMN if simglucose else MINUTE_COLUMN
+    has_patient = not simglucose and PATIENT_COLUMN in names
+    layout = _Layout(
+        time_field=time_field,
+        i_time=names.index(time_field),
+        i_glucose=names.index(col),
+        i_patient=names.index(PATIENT_COLUMN) if has_patient else None,
+        clock=simglucose,
     )
+    return layout, col
+
+
+def _clock(text: str, source: str, row: int) -> datetime:
+    """simglucose's Time: an ISO 8601 date and time (pandas writes ``2018-01-01 07:00:00``)."""
+    allowed = "an ISO 8601 date and time, e.g. 2018-01-01 07:00:00"
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(
+            f"not a date and time: {text.strip()!r}",
+            source=source,
+            row=row,
+            field=SIMGLUCOSE_TIME_COLUMN,
+            allowed=allowed,
+        ) from None
+
+
+def _clock_minute(when: datetime, midnight: datetime, source: str, row: int) -> int:
+    """Minutes from the midnight starting the first row's day; whole minutes only."""
+    allowed = (
+        f"whole minutes, in order, within {MAX_TRACE_MINUTE} minutes of the first day's "
+        "midnight, all with or all without a UTC offset"
+    )
+    if (when.tzinfo is None) != (midnight.tzinfo is None):
+        raise InputError(
+            "some times have a UTC offset and others do not",
+            source=source,
+            row=row,
+            field=SIMGLUCOSE_TIME_COLUMN,
+            allowed=allowed,
+        )
+    seconds = (when - midnight).total_seconds()
+    if seconds % 60 != 0 or not 0 <= seconds <= MAX_TRACE_MINUTE * 60:
+        raise InputError(
+            f"time {when.isoformat(sep=' ')} is not a whole minute within range of "
+            f"{midnight.isoformat(sep=' ')}",
+            source=source,
+            row=row,
+            field=SIMGLUCOSE_TIME_COLUMN,
+            allowed=allowed,
+        )
+    return int(seconds // 60)
 
 
 def _patient(record: list[str], index: int | None, source: str, row: int) -> str | None:
@@ -522,7 +685,7 @@ def _minute(text: str, source: str, row: int) -> int:
 
 
 def _check_order(
-    b: _SeriesBuilder, minute: int, patient: str | None, source: str, row: int
+    b: _SeriesBuilder, minute: int, patient: str | None, field: str, source: str, row: int
 ) -> None:
     who = f" for patient {patient}" if patient is not None else ""
     if minute == b.last_minute:
@@ -530,7 +693,7 @@ def _check_order(
             f"minute {minute} is duplicated{who} (also at row {b.last_row})",
             source=source,
             row=row,
-            field=MINUTE_COLUMN,
+            field=field,
             allowed="strictly increasing minutes within each patient",
         )
     if minute < b.last_minute:
@@ -539,32 +702,44 @@ def _check_order(
             "times are not in order",
             source=source,
             row=row,
-            field=MINUTE_COLUMN,
+            field=field,
             allowed="strictly increasing minutes within each patient",
         )
 
 
-def _glucose(text: str, column: str, b: _SeriesBuilder, minute: int, source: str, row: int) -> None:
+def _glucose(
+    text: str,
+    column: str,
+    top_value: float,
+    unit: GlucoseUnit,
+    b: _SeriesBuilder,
+    minute: int,
+    source: str,
+    row: int,
+) -> None:
+    """One glucose cell; ``top_value`` is :data:`MAX_GLUCOSE_MG_DL` in the file's ``unit``."""
     text = text.strip()
     if not text:
         return  # no reading at this minute
-    is_cgm = column == CGM_COLUMN
+    is_cgm = column in _CGM_COLUMNS
     # A sensor never reads 0 (it reads LOW); a simulated plasma glucose can be 0
     # in an overdose (the 2008 model has no counter-regulation), never negative.
-    top = f"{MAX_GLUCOSE_MG_DL:,.0f}"
+    top = f"{top_value:,.0f} {unit.value}"
     allowed = (
-        f"a glucose value > 0 and <= {top} mg/dL (ASCII decimal), LOW, HIGH, "
-        "or empty for no reading"
+        f"a glucose value > 0 and <= {top} (ASCII decimal), LOW, HIGH, or empty for no reading"
         if is_cgm
-        else f"a glucose value >= 0 and <= {top} mg/dL (ASCII decimal), or empty for no reading"
+        else f"a glucose value >= 0 and <= {top} (ASCII decimal), or empty for no reading"
     )
     flag = text.upper()
+    code = 0
     if is_cgm and flag in _FLAGS:
-        value = _FLAGS[flag]
+        value = math.nan  # replaced by the flag's mg/dL substitute once converted
         if flag == "LOW":
             b.low += 1
+            code = 1
         else:
             b.high += 1
+            code = 2
     else:
         number = parse_decimal(text)
         if number is None:
@@ -581,7 +756,7 @@ def _glucose(text: str, column: str, b: _SeriesBuilder, minute: int, source: str
                 field=column,
                 allowed=allowed,
             )
-        if value > MAX_GLUCOSE_MG_DL:
+        if value > top_value:
             raise InputError(
                 f"glucose out of range: {text!r}",
                 source=source,
@@ -591,4 +766,5 @@ def _glucose(text: str, column: str, b: _SeriesBuilder, minute: int, source: str
             )
     b.minutes.append(minute)
     b.values.append(value)
+    b.flags.append(code)
     b.rows.append(row)

@@ -44,17 +44,20 @@ import numpy.typing as npt
 from pumplab.errors import InputError, NonFiniteStateError
 from pumplab.physiology.cohort import AGE_GROUPS, Cohort, load_cohort, read_standard_table
 from pumplab.physiology.model import N_PARAMS, N_STATES, Param, State
-from pumplab.physiology.simulator import Backend, PatientBatch
+from pumplab.physiology.simulator import DEFAULT_STEPS, Backend, PatientBatch
 from pumplab.units import pmol_per_kg_to_u, u_per_min_to_u_per_h
 
 __all__ = [
+    "ANALYTIC_MIN_DRIFT_MG_DL",
     "CONSTANT_PARAMETERS",
     "LOGIT_PARAMETERS",
     "LOG_PARAMETERS",
     "POPULATION_CHUNK",
+    "STABILITY_MARGIN",
     "PlausibilityRules",
     "PopulationSampler",
     "derive_steady_state",
+    "fasting_run_is_stable",
     "generate_population",
     "plausible",
     "standard_primaries",
@@ -219,16 +222,117 @@ def _within(values: FloatArray, bounds: tuple[float, float]) -> npt.NDArray[np.b
 
 
 def plausible(
-    cohort: Cohort, rules: PlausibilityRules | None = None, *, backend: Backend | None = None
+    cohort: Cohort,
+    rules: PlausibilityRules | None = None,
+    *,
+    backend: Backend | None = None,
+    simulate_fasting: bool = False,
 ) -> npt.NDArray[np.bool_]:
-    """Which subjects of ``cohort`` pass ``rules`` (all of them, including the fasting run)."""
+    """Which subjects of ``cohort`` pass ``rules`` (all of them, including the fasting run).
+
+    The fasting run is decided without simulating for every subject whose
+    steady state the integrator provably keeps (:func:`fasting_run_is_stable`:
+    the fasting run cannot drift from it by more than rounding); the others,
+    if any, are simulated as the rule states.  ``simulate_fasting=True``
+    simulates the run for every subject (the rule as stated, a simulated day
+    per subject): the tests check that both give the same answers
+    (docs/physiology.md, "The fasting check without a fasting day").
+    """
     rules = PlausibilityRules() if rules is None else rules
     ok = _static_ok(cohort, rules)
     if rules.fasting_check_minutes > 0 and ok.any():
         rows = np.flatnonzero(ok)
-        drift = _fasting_drift(cohort.take(rows), rules.fasting_check_minutes, backend)
-        ok[rows] = drift <= rules.max_fasting_drift_mg_dl
+        if not simulate_fasting and rules.max_fasting_drift_mg_dl >= ANALYTIC_MIN_DRIFT_MG_DL:
+            rows = rows[~fasting_run_is_stable(cohort.take(rows))]
+        if rows.size:
+            drift = _fasting_drift(cohort.take(rows), rules.fasting_check_minutes, backend)
+            ok[rows] = drift <= rules.max_fasting_drift_mg_dl
     return ok
+
+
+#: A mode counts as decaying if one minute multiplies it by less than
+#: 1 - STABILITY_MARGIN.  The slowest mode of 50,000 generated subjects decays
+#: by more than 1e-3 per minute (1e-4 at spread 6), so the margin only
+#: excludes neutral or growing modes (for which the fasting run is simulated).
+STABILITY_MARGIN: Final = 1e-6
+
+#: Below this drift limit the fasting run is always simulated: the analytic
+#: decision rests on the drift being rounding-sized (it is 0 or below 1e-8
+#: mg/dL), which a smaller limit could resolve.
+ANALYTIC_MIN_DRIFT_MG_DL: Final = 1e-3
+
+
+def _rk4_growth(rate_per_min: FloatArray, substeps: int) -> FloatArray:
+    """|R(h·λ)|^n: how much one minute of n classical RK4 steps scales mode e^{λt}.
+
+    R(z) = 1 + z + z²/2 + z³/6 + z⁴/24 is the stability polynomial of the
+    classical Runge-Kutta method (Hairer & Wanner, Solving ODEs II, IV.2);
+    for real z it is < 1 in magnitude on (-2.785, 0).
+    """
+    z = rate_per_min / substeps
+    r = 1.0 + z * (1.0 + z * (0.5 + z * (1.0 / 6.0 + z / 24.0)))
+    out: FloatArray = np.abs(r) ** substeps
+    return out
+
+
+def _metzler_eigenvalues(
+    a: FloatArray, b: FloatArray, c: FloatArray, d: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """The two eigenvalues of [[a, b], [c, d]] with b·c >= 0 (real: the discriminant is >= 0)."""
+    half_trace = (a + d) / 2.0
+    root = np.sqrt(((a - d) / 2.0) ** 2 + b * c)
+    return half_trace - root, half_trace + root
+
+
+def fasting_run_is_stable(cohort: Cohort, *, substeps: int | None = None) -> npt.NDArray[np.bool_]:
+    """Subjects whose fasting run at basal provably stays at the steady state.
+
+    The fasting run starts at the derived steady state x* (an equilibrium of
+    the equations up to rounding).  With no meal the gut states are exactly 0
+    and stay exactly 0, and the Jacobian at x* is block lower-triangular --
+    subcutaneous and plasma insulin (Isc1, Isc2, Ip, Il), insulin action
+    (X, I1, Id), glucose (Gp, Gt), interstitial glucose (Gs) -- because
+    nothing downstream feeds back upstream (a type 1 patient secretes no
+    insulin).  Its eigenvalues are therefore, in closed form: -(ka1 + kd),
+    -ka2, the two of the Ip/Il block, -p2u, -ki (twice), the two of the Gp/Gt
+    block and -ksc; every 2×2 block has positive off-diagonal entries, so all
+    are real.  One minute of the integrator (``substeps`` classical RK4 steps,
+    default: the base step of :data:`~pumplab.physiology.simulator.DEFAULT_STEPS`,
+    what a fasting run uses) multiplies a perturbation along each mode by
+    :func:`_rk4_growth`.  Where every mode's factor is below
+    1 - :data:`STABILITY_MARGIN`, every perturbation -- the rounding of each
+    step included -- decays geometrically, so the drift from Gb stays of the
+    order of rounding for any number of minutes (measured: exactly 0 mg/dL for
+    50,000 generated subjects).  True means "stays"; False means "not shown"
+    (a mode at or beyond the integrator's stability limit, or a non-finite
+    value), and the subject must be simulated: whether rounding excites a
+    growing mode is not predictable, and most such subjects still pass.
+    """
+    n = DEFAULT_STEPS.base_substeps if substeps is None else substeps
+    prm = cohort.parameters
+    gt = cohort.initial_state[:, State.G_T]
+
+    def col(p: Param) -> FloatArray:
+        return prm[:, p]
+
+    with np.errstate(all="ignore"):
+        ins_lo, ins_hi = _metzler_eigenvalues(
+            -(col(Param.m2) + col(Param.m4)), col(Param.m1), col(Param.m2),
+            -(col(Param.m1) + col(Param.m30)),
+        )  # fmt: skip
+        # d(Gt')/dGt at X = 0: the Michaelis-Menten uptake's slope plus k2.
+        uptake_slope = col(Param.Vm0) * col(Param.Km0) / (col(Param.Km0) + gt) ** 2
+        glu_lo, glu_hi = _metzler_eigenvalues(
+            -(col(Param.kp2) + col(Param.k1)), col(Param.k2), col(Param.k1),
+            -(uptake_slope + col(Param.k2)),
+        )  # fmt: skip
+        rates = np.vstack([
+            -(col(Param.ka1) + col(Param.kd)), -col(Param.ka2), ins_lo, ins_hi,
+            -col(Param.p2u), -col(Param.ki), glu_lo, glu_hi, -col(Param.ksc),
+        ])  # fmt: skip
+        growth = _rk4_growth(rates, n).max(axis=0)
+    out: npt.NDArray[np.bool_] = growth < 1.0 - STABILITY_MARGIN
+    return out
 
 
 def _fasting_drift(cohort: Cohort, minutes: int, backend: Backend | None) -> FloatArray:

@@ -1,0 +1,295 @@
+"""Cohort summaries and the per-patient table, for runs of many patients.
+
+A population run (``pumplab patient simulate --population N``) or ``pumplab
+metrics`` on many patients scores each patient with
+:func:`~pumplab.metrics.glycemic.glycemic_metrics`; this module reduces the
+per-patient metrics to what a reader of 10,000 patients wants on one screen,
+and writes the per-patient table to CSV instead of the terminal:
+
+* :func:`cohort_summary` (and :func:`trace_cohort_summary` for scored trace
+  files): median and interquartile range (first and third
+  quartile) of TIR, TBR and TAR; how many patients had a level-2
+  hypoglycaemia event (≥ 15 min < 54 mg/dL, the consensus event) and their
+  share; and, when the caller knows it (a simulation does), which patients
+  left the model's validated range;
+* :class:`MetricsCollector`: scores a population chunk by chunk (the
+  simulator hands out traces in chunks to bound memory) and keeps only the
+  per-patient metrics;
+* :func:`patient_records` (or ``TraceMetrics.as_dict`` for trace files) and
+  :func:`write_metrics_table`: one CSV row per patient, concentrations in
+  mg/dL or mmol/L.
+
+Quartiles are numpy's default (linear interpolation between order
+statistics, R's type 7, what iglu and most statistics software report).
+Patients without a reading have no metrics and are left out of the
+quartiles and of the share's denominator; the summary counts them.
+
+Pure: values in, values out; the writer takes an open text stream (the
+caller owns the file and writes it atomically).  Deliberately not here:
+printing, progress, choosing file names.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import IO, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pumplab.metrics.glucose_units import GlucoseUnit, metrics_in_unit
+from pumplab.metrics.glycemic import METRIC_KEYS, GlycemicMetrics, glycemic_metrics
+from pumplab.metrics.tracefile import TraceMetrics
+
+__all__ = [
+    "CohortSummary",
+    "MetricsCollector",
+    "Quartiles",
+    "cohort_summary",
+    "concatenate_metrics",
+    "patient_records",
+    "trace_cohort_summary",
+    "write_metrics_table",
+]
+
+Record = dict[str, str | float | int | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Quartiles:
+    """Median and quartiles of one metric over the patients that have it (NaN if none)."""
+
+    median: float
+    q1: float
+    q3: float
+    n_patients: int
+
+    @property
+    def iqr(self) -> float:
+        """The interquartile range q3 - q1."""
+        return self.q3 - self.q1
+
+    @classmethod
+    def of(cls, values: npt.ArrayLike) -> Quartiles:
+        """The quartiles of ``values``, NaN left out."""
+        arr = np.asarray(values, dtype=np.float64)
+        arr = arr[~np.isnan(arr)]
+        if arr.size == 0:
+            return cls(math.nan, math.nan, math.nan, 0)
+        q1, median, q3 = (float(v) for v in np.percentile(arr, [25.0, 50.0, 75.0]))
+        return cls(median, q1, q3, int(arr.size))
+
+    def as_dict(self) -> Record:
+        """``median``, ``q1``, ``q3``, ``iqr`` and ``n_patients`` (NaN as None)."""
+        return {
+            "median": _none(self.median),
+            "q1": _none(self.q1),
+            "q3": _none(self.q3),
+            "iqr": _none(self.iqr),
+            "n_patients": self.n_patients,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CohortSummary:
+    """What a run of many patients prints instead of one line per patient.
+
+    ``outside_validated_range`` names the patients whose simulation left the
+    model's validated range, in patient order; ``None`` when the caller does
+    not know (scored traces carry no such record).
+    """
+
+    n_patients: int
+    n_without_readings: int
+    tir_70_180_pct: Quartiles
+    tbr_70_pct: Quartiles
+    tar_180_pct: Quartiles
+    level2_hypo_patients: int
+    level2_hypo_share_pct: float
+    outside_validated_range: tuple[str, ...] | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (NaN as None)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Quartiles):
+                out[f.name] = value.as_dict()
+            elif isinstance(value, tuple):
+                out[f.name] = list(value)
+            else:
+                out[f.name] = _none(value) if isinstance(value, float) else value
+        return out
+
+
+def cohort_summary(
+    names: Sequence[str],
+    metrics: GlycemicMetrics,
+    *,
+    outside_validated_range: npt.ArrayLike | None = None,
+) -> CohortSummary:
+    """Summarise the per-patient ``metrics`` of the patients ``names`` (same order).
+
+    ``outside_validated_range`` (one bool per patient, e.g.
+    ``RunSummary.outside_validated_range`` of a simulation) selects the names
+    listed as outside the validated range.
+    """
+    if len(names) != len(metrics):
+        raise ValueError(f"{len(names)} names for the metrics of {len(metrics)} patients")
+    return _summary(
+        names, metrics.n_samples, metrics.tir_70_180_pct, metrics.tbr_70_pct,
+        metrics.tar_180_pct, metrics.hypo_events, outside_validated_range,
+    )  # fmt: skip
+
+
+def trace_cohort_summary(results: Sequence[TraceMetrics]) -> CohortSummary:
+    """:func:`cohort_summary` of the patients of scored trace files (any sampling intervals).
+
+    Patients without a ``patient`` column are named by their position (``#1``, ...).
+    """
+    names = [r.patient if r.patient is not None else f"#{i + 1}" for i, r in enumerate(results)]
+
+    def column(key: str) -> npt.NDArray[np.float64]:
+        return np.array([float(getattr(r.metrics, key)) for r in results])
+
+    return _summary(
+        names, column("n_samples"), column("tir_70_180_pct"), column("tbr_70_pct"),
+        column("tar_180_pct"), column("hypo_events"), None,
+    )  # fmt: skip
+
+
+def _summary(
+    names: Sequence[str],
+    n_samples: npt.ArrayLike,
+    tir: npt.ArrayLike,
+    tbr: npt.ArrayLike,
+    tar: npt.ArrayLike,
+    hypo_events: npt.ArrayLike,
+    outside_validated_range: npt.ArrayLike | None,
+) -> CohortSummary:
+    scored = np.asarray(n_samples) > 0
+    n_scored = int(scored.sum())
+    with_event = int(((np.asarray(hypo_events) > 0) & scored).sum())
+    outside: tuple[str, ...] | None = None
+    if outside_validated_range is not None:
+        flags = np.asarray(outside_validated_range, dtype=bool)
+        if flags.shape != (len(names),):
+            raise ValueError(f"outside_validated_range must have shape ({len(names)},)")
+        outside = tuple(names[int(i)] for i in np.flatnonzero(flags))
+    return CohortSummary(
+        n_patients=len(names),
+        n_without_readings=len(names) - n_scored,
+        tir_70_180_pct=Quartiles.of(tir),
+        tbr_70_pct=Quartiles.of(tbr),
+        tar_180_pct=Quartiles.of(tar),
+        level2_hypo_patients=with_event,
+        level2_hypo_share_pct=100.0 * with_event / n_scored if n_scored else math.nan,
+        outside_validated_range=outside,
+    )
+
+
+def concatenate_metrics(parts: Sequence[GlycemicMetrics]) -> GlycemicMetrics:
+    """The metrics of several batches of patients, in order (all at one interval)."""
+    if not parts:
+        raise ValueError("nothing to concatenate")
+    intervals = {p.interval_min for p in parts}
+    if len(intervals) != 1:
+        raise ValueError(f"batches at different sampling intervals: {sorted(intervals)}")
+    arrays: dict[str, Any] = {}
+    for f in fields(GlycemicMetrics):
+        if f.name == "interval_min":
+            continue
+        value = np.concatenate([getattr(p, f.name) for p in parts])
+        value.flags.writeable = False
+        arrays[f.name] = value
+    return GlycemicMetrics(interval_min=parts[0].interval_min, **arrays)
+
+
+class MetricsCollector:
+    """Scores a cohort chunk by chunk and keeps only the per-patient metrics.
+
+    >>> import numpy as np
+    >>> collector = MetricsCollector(interval_min=1.0)
+    >>> collector.add(["a", "b"], np.full((2, 61), 120.0))
+    >>> collector.names, float(collector.metrics().tir_70_180_pct[0])
+    (('a', 'b'), 100.0)
+    """
+
+    def __init__(self, interval_min: float, *, start_minute: int = 0) -> None:
+        self._interval = interval_min
+        self._start = start_minute
+        self._names: list[str] = []
+        self._parts: list[GlycemicMetrics] = []
+
+    def add(self, names: Sequence[str], bg_mg_dl: npt.ArrayLike) -> None:
+        """Score a chunk: ``bg_mg_dl`` is ``(len(names), T)`` mg/dL (e.g. a simulated trace)."""
+        part = glycemic_metrics(bg_mg_dl, self._interval, start_minute=self._start)
+        if len(part) != len(names):
+            raise ValueError(f"{len(names)} names for {len(part)} traces")
+        self._names.extend(names)
+        self._parts.append(part)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The patients scored so far, in order."""
+        return tuple(self._names)
+
+    def metrics(self) -> GlycemicMetrics:
+        """Every patient's metrics so far."""
+        return concatenate_metrics(self._parts)
+
+
+def patient_records(
+    names: Sequence[str],
+    metrics: GlycemicMetrics,
+    *,
+    unit: GlucoseUnit = GlucoseUnit.MG_DL,
+    outside_validated_range: npt.ArrayLike | None = None,
+) -> list[Record]:
+    """One record per patient: ``patient``, the validity flag if given, then the metrics.
+
+    Keys: ``patient``, ``outside_validated_range`` (only when given),
+    ``interval_min``, ``n_samples``, ``data_present_pct`` and
+    :data:`~pumplab.metrics.glycemic.METRIC_KEYS`, concentrations in ``unit``
+    (:func:`~pumplab.metrics.glucose_units.metrics_in_unit`).
+    """
+    if len(names) != len(metrics):
+        raise ValueError(f"{len(names)} names for the metrics of {len(metrics)} patients")
+    flags = None if outside_validated_range is None else np.asarray(outside_validated_range)
+    records: list[Record] = []
+    for i, name in enumerate(names):
+        m = metrics.patient(i).as_dict()
+        record: Record = {"patient": name}
+        if flags is not None:
+            record["outside_validated_range"] = int(bool(flags[i]))
+        for key in ("interval_min", "n_samples", "data_present_pct", *METRIC_KEYS):
+            record[key] = m[key]
+        records.append(metrics_in_unit(record, unit))
+    return records
+
+
+def write_metrics_table(stream: IO[str], records: Sequence[Record]) -> int:
+    """Write ``records`` (all with the same keys, in order) as CSV; returns the rows written.
+
+    The header is the first record's keys.  ``None`` (an undefined metric) is
+    an empty cell; floats are written in full (``repr``), so the file reads
+    back to the same numbers.
+    """
+    if not records:
+        raise ValueError("no records to write")
+    header = list(records[0])
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(header)
+    for i, record in enumerate(records):
+        if list(record) != header:
+            raise ValueError(f"record {i} has keys {list(record)}, the header is {header}")
+        writer.writerow(["" if v is None else repr(v) if isinstance(v, float) else v
+                         for v in record.values()])  # fmt: skip
+    return len(records)
+
+
+def _none(value: float) -> float | None:
+    return None if math.isnan(value) else value
