@@ -258,21 +258,24 @@ def range_metrics(
     if not (np.isfinite(interval_min) and interval_min > 0):
         raise ValueError(f"interval_min must be a positive number of minutes, got {interval_min}")
     lim = range_limits_mg_dl() if limits is None else limits
-    present = ~np.isnan(bg)
-    n = present.sum(axis=1).astype(np.int64)
+    n = (bg.shape[1] - np.count_nonzero(np.isnan(bg), axis=1)).astype(np.int64)
+    # NaN compares False both ways, so these count readings only; every reading
+    # is below, above or in range, so the in-range count is what is left.  The
+    # integer counts are glycemic_metrics', and so are the divisions.
+    below = np.count_nonzero(bg < lim.low, axis=1)
+    above = np.count_nonzero(bg > lim.high, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         n_f = n.astype(np.float64)
-
-        def pct(mask: npt.NDArray[np.bool_]) -> FloatArray:
-            # As glycemic_metrics: NaN compares False, missing samples never count.
-            out: FloatArray = 100.0 * (mask & present).sum(axis=1) / n_f
-            return out
-
-        tir = pct((bg >= lim.low) & (bg <= lim.high))
-        tbr = pct(bg < lim.low)
-        tar = pct(bg > lim.high)
-    events = find_hypo_events(bg, interval_min, threshold_mg_dl=lim.very_low)
-    hypo = count_per_patient(events, bg.shape[0])
+        tir: FloatArray = 100.0 * (n - below - above) / n_f
+        tbr: FloatArray = 100.0 * below / n_f
+        tar: FloatArray = 100.0 * above / n_f
+    # Patients are independent in the event search, and one without a reading
+    # below the threshold has no event: only the others are searched.
+    low = np.flatnonzero(np.any(bg < lim.very_low, axis=1))
+    hypo = np.zeros(bg.shape[0], dtype=np.int64)
+    if low.size:
+        events = find_hypo_events(bg[low], interval_min, threshold_mg_dl=lim.very_low)
+        hypo[low] = count_per_patient(events, low.size)
     for value in (n, tir, tbr, tar, hypo):
         value.flags.writeable = False
     return RangeMetrics(float(interval_min), n, tir, tbr, tar, hypo)
