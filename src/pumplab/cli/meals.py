@@ -6,8 +6,9 @@ table or with ``--json`` as one ``pumplab.meals/1`` object.  It writes no file.
 
 :func:`load_plan` is how every ``--meals`` option loads its scenario (a
 built-in name or a TOML file; errors name ``--meals``), and
-:func:`warn_unreached_meals` says, naming them, which meals of the plan's
-first day a run too short to reach them will not eat.
+:func:`warn_unreached_meals` says, naming them, which meals of the run's
+first 24 hours (from its start's time of day, ``--start``) a run too short
+to reach them will not eat.
 
 Deliberately not here: realising plans into per-minute arrays (the
 simulation's job).
