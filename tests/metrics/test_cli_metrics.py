@@ -46,7 +46,8 @@ def test_json_lists_one_object_per_patient_with_the_documented_keys(
     path = two_patient_trace(tmp_path)
     assert main(["metrics", str(path), "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
-    assert list(document) == ["schema", "source", "column", "patients"]
+    assert list(document) == ["schema", "source", "column", "patients", "units", "summary",
+                              "table_path"]
     assert document["schema"] == "pumplab.metrics/1"
     assert (document["source"], document["column"]) == (str(path), "cgm_mg_dl")
     records = document["patients"]

@@ -15,11 +15,13 @@ from pumplab.metrics import (
     GlucoseUnit,
     MetricsCollector,
     Quartiles,
+    RangeCollector,
     cohort_summary,
     concatenate_metrics,
     glycemic_metrics,
     parse_trace,
     patient_records,
+    range_metrics,
     trace_cohort_summary,
     trace_metrics,
     write_metrics_table,
@@ -91,6 +93,28 @@ def test_scoring_in_chunks_equals_scoring_at_once() -> None:
     assert collector.names == tuple(f"p{i}" for i in range(7))
     for key in ("n_samples", *METRIC_KEYS):
         np.testing.assert_array_equal(getattr(parts, key), getattr(whole, key))
+
+
+def test_range_metrics_equal_the_full_metrics_and_give_the_same_summary() -> None:
+    """range_metrics: the five figures of glycemic_metrics, bit for bit, at 1 and 5 minutes."""
+    rng = np.random.default_rng(7)
+    bg = 30.0 + 300.0 * rng.random((9, 400))
+    bg[2, :60] = 45.0  # a level-2 event
+    bg[4, ::7] = np.nan
+    bg[5, :] = np.nan  # no readings
+    for interval in (1.0, 5.0):
+        full = glycemic_metrics(bg, interval)
+        cheap = range_metrics(bg, interval)
+        for key in ("n_samples", "tir_70_180_pct", "tbr_70_pct", "tar_180_pct", "hypo_events"):
+            np.testing.assert_array_equal(getattr(cheap, key), getattr(full, key))
+        names = [f"p{i}" for i in range(9)]
+        assert cohort_summary(names, cheap) == cohort_summary(names, full)
+    collector = RangeCollector(interval_min=1.0)
+    for a, b in ((0, 4), (4, 9)):
+        collector.add([f"p{i}" for i in range(a, b)], bg[a:b])
+    np.testing.assert_array_equal(collector.metrics().hypo_events,
+                                  glycemic_metrics(bg, 1.0).hypo_events)  # fmt: skip
+    assert collector.names == tuple(f"p{i}" for i in range(9))
 
 
 def test_concatenating_batches_of_different_intervals_is_refused() -> None:

@@ -34,7 +34,7 @@ def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
 def test_trace_rows_match_the_library_simulation(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """TRACE.csv has patient,minute,bg_mg_dl rows 0..M equal to simulate() to 4 decimals."""
+    """TRACE.csv has patient,minute,bg_mg_dl,gsub_mg_dl rows 0..M equal to simulate() (4 dp)."""
     inputs = _write(tmp_path, HEADER + "0,0,0.02\n10,30,3\n59,0,0\n")
     out = tmp_path / "trace.csv"
     code, _, err = _run(
@@ -53,14 +53,17 @@ def test_trace_rows_match_the_library_simulation(
     assert code == 0, err
     with out.open() as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["patient", "minute", "bg_mg_dl"]
+    assert list(rows[0]) == ["patient", "minute", "bg_mg_dl", "gsub_mg_dl"]
     assert [int(r["minute"]) for r in rows] == list(range(61))
     carbs = np.zeros(60)
     insulin = np.zeros(60)
     carbs[10], insulin[0], insulin[10] = 30.0, 0.02, 3.0
-    bg = simulate(load_cohort().select(["adult#003"]), carbs, insulin).bg_mg_dl
-    assert bg is not None
-    np.testing.assert_allclose([float(r["bg_mg_dl"]) for r in rows], bg[0], atol=5e-5)
+    result = simulate(load_cohort().select(["adult#003"]), carbs, insulin, trace_gsub=True)
+    assert result.bg_mg_dl is not None and result.gsub_mg_dl is not None
+    np.testing.assert_allclose([float(r["bg_mg_dl"]) for r in rows], result.bg_mg_dl[0],
+                               atol=5e-5)
+    np.testing.assert_allclose([float(r["gsub_mg_dl"]) for r in rows], result.gsub_mg_dl[0],
+                               atol=5e-5)
 
 
 def test_json_summary_lists_every_patient_with_its_record(

@@ -42,7 +42,7 @@ def test_cgm_column_has_readings_at_five_minute_samples_only(
                         "--cgm", "--out", str(out)], capsys)
     assert code == 0, err
     table = rows(out)
-    assert list(table[0]) == ["patient", "minute", "bg_mg_dl", "cgm_mg_dl"]
+    assert list(table[0]) == ["patient", "minute", "bg_mg_dl", "gsub_mg_dl", "cgm_mg_dl"]
     filled = [int(r["minute"]) for r in table if r["cgm_mg_dl"]]
     assert all(m % 5 == 0 for m in filled)
     assert len(filled) > 0.9 * (1441 // 5)

@@ -504,8 +504,11 @@ def progress_enabled(quiet: bool) -> bool:
 @contextlib.contextmanager
 def progress(
     description: str, total: int, *, quiet: bool, unit: str = ""
-) -> Iterator[Callable[[int], None]]:
+) -> Iterator[Callable[[float], None]]:
     """A Rich progress bar on stderr; yields ``update(completed)``.
+
+    ``completed`` may be fractional (part of a patient done: the bar moves
+    within a chunk); the count shows whole units.
 
     When bars are off (:func:`progress_enabled`) ``update`` does nothing and
     Rich is not even imported.  The bar is removed when the work ends, so the
@@ -536,7 +539,7 @@ def progress(
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=total)
 
-        def update(completed: int) -> None:
+        def update(completed: float) -> None:
             bar.update(task, completed=completed)
 
         yield update

@@ -6,8 +6,9 @@ table or with ``--json`` as one ``pumplab.meals/1`` object.  It writes no file.
 
 :func:`load_plan` is how every ``--meals`` option loads its scenario (a
 built-in name or a TOML file; errors name ``--meals``), and
-:func:`warn_unreached_meals` says, naming them, which meals of the plan's
-first day a run too short to reach them will not eat.
+:func:`warn_unreached_meals` says, naming them, which meals of the run's
+first 24 hours (from its start's time of day, ``--start``) a run too short
+to reach them will not eat.
 
 Deliberately not here: realising plans into per-minute arrays (the
 simulation's job).
@@ -122,26 +123,53 @@ def load_plan(spec: str, *, option: str = "--meals") -> MealPlan:
         raise InputError(exc.reason, source=option, allowed=exc.allowed) from None
 
 
-def _unreached(plan: MealPlan, minutes: int) -> tuple[list[Meal], list[str]]:
-    """Meals of the plan's first day (all meals, if it does not repeat) at or
-    after ``minutes``; for a random plan, the slots that may fall there."""
+def _unreached(
+    plan: MealPlan, minutes: int, start_minute_of_day: int = 0
+) -> tuple[list[Meal], list[str]]:
+    """Meals a run of ``minutes`` from ``start_minute_of_day`` ends before.
+
+    Plan time runs from the midnight of the run's first day, so the run covers
+    ``[start, start + minutes)``.  A daily plan's meals of the run's first 24
+    hours at or after its end (a daily plan's later days are what a shorter
+    run is expected to leave out); all of a plan's meals after its end if it
+    does not repeat; for a random plan, the slots whose window in the first
+    24 hours reaches past the end.  Meals before the start are not the end's
+    doing and are not listed.
+    """
     from pumplab.physiology.meals import MealScenario
 
+    start, end = start_minute_of_day, start_minute_of_day + minutes
     if isinstance(plan, MealScenario):
-        return [m for m in plan.meals if m.start_min >= minutes], []
-    slots = [f"{s.label} ({_clock(s.earliest_min)}-{_clock(s.latest_min)})"
-             for s in plan.params.slots if s.latest_min >= minutes]  # fmt: skip
+        if plan.repeat_daily:
+            meals = plan.meals_between(start, start + _MINUTES_PER_DAY)
+        else:
+            meals = plan.meals
+        return [m for m in meals if m.start_min >= end], []
+    slots: list[str] = []
+    for s in plan.params.slots:
+        for day in (0, 1):
+            earliest = s.earliest_min + day * _MINUTES_PER_DAY
+            latest = s.latest_min + day * _MINUTES_PER_DAY
+            in_first_day = latest >= start and earliest < start + _MINUTES_PER_DAY
+            if in_first_day and latest >= end:
+                slots.append(f"{s.label} ({_clock(earliest)}-{_clock(latest)})")
+                break
     return [], slots
 
 
-def warn_unreached_meals(plan: MealPlan, minutes: int, *, option: str = "--meals") -> bool:
+def warn_unreached_meals(
+    plan: MealPlan, minutes: int, *, option: str = "--meals", start_minute_of_day: int = 0
+) -> bool:
     """Warn, naming them, about meals a run of ``minutes`` ends before; True if any.
 
-    Only the plan's first day is considered (a daily plan's later days are
-    what a shorter run is expected to leave out).
+    Only the run's first 24 hours are considered (a daily plan's later days
+    are what a shorter run is expected to leave out).  ``start_minute_of_day``
+    is where the run starts in the plan's day (``--start``); times are the
+    plan's, from the midnight of the run's first day.
     """
-    meals, slots = _unreached(plan, minutes)
-    end = f"the run ends at minute {minutes} ({_clock(minutes)})"
+    meals, slots = _unreached(plan, minutes, start_minute_of_day)
+    last = start_minute_of_day + minutes
+    end = f"the run ends at minute {minutes} ({_clock(last)})"
     if meals:
         listed = ", ".join(
             f"{m.label or 'meal'} at {_clock(m.start_min)} ({m.carbs_g:g} g)" for m in meals

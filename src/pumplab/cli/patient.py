@@ -3,7 +3,8 @@
 ::
 
     pumplab patient simulate (--patients NAMES|all | --population N) [--seed S]
-                             --inputs INPUTS.csv [--minutes M] [--out TRACE.csv] [--json]
+                             --inputs INPUTS.csv [--minutes M] [--start TIME]
+                             [--out TRACE.csv] [--out-table TABLE.csv] [--json]
                              [--cgm [--cgm-model NAME] [--sensor-age MIN]] [--meals SCENARIO]
                              [--quiet]
 
@@ -15,14 +16,25 @@ within the simulator's per-minute limits (at most 500 g and 100 U).  The run
 lasts ``last minute + 1`` minutes, or ``--minutes M`` (at least that).  The
 same inputs are applied to every patient.
 
-``--out TRACE.csv`` writes ``patient,minute,bg_mg_dl`` (plasma glucose Gp/Vg,
-never negative; row ``minute = m`` is the state after minutes 0..m-1, row 0
-the initial state), via a temporary file renamed on success, so a failed run
-leaves no file and an existing one untouched.  The path is checked before
-anything is simulated.  Without ``--out`` no trace is kept at all.  The
-summary (mean/min/max BG, first minute below 40 mg/dL, whether the model left
-its validated range) is printed as a table or, with ``--json``, as one
-``pumplab.simulation/1`` object.
+``--out TRACE.csv`` writes ``patient,minute[,time],bg_mg_dl,gsub_mg_dl``:
+plasma glucose Gp/Vg and subcutaneous (interstitial) glucose Gs/Vg, the
+latter what simglucose reports as "BG" (both never negative; row ``minute =
+m`` is the state after minutes 0..m-1, row 0 the initial state), via a
+temporary file renamed on success, so a failed run leaves no file and an
+existing one untouched.  The path is checked before anything is simulated.
+Without ``--out`` no trace is kept at all.  ``--start TIME`` (ISO 8601;
+:mod:`pumplab.cli._start`) adds the ``time`` column, each row's wall-clock
+time in the start's offset, and starts ``--meals`` at that time of day.
+
+Output: per patient, mean/min/max plasma glucose, the first minute below 40
+mg/dL and whether the model left its validated range -- a table of at most
+:data:`~pumplab.cli._cohort.TABLE_MAX_PATIENTS` rows -- and, for two patients
+or more, the cohort summary of :mod:`pumplab.metrics.cohort` (median and
+quartiles of TIR/TBR/TAR of plasma glucose, the share with a level-2
+hypoglycaemia, the patients outside the validated range).  ``--out-table``
+writes the per-patient table with every consensus metric as CSV; ``--json``
+prints one ``pumplab.simulation/1`` object with both.  The command names
+each file it wrote.
 
 Sensor and meals: ``--cgm`` adds a seeded ``cgm_mg_dl`` column to the trace
 (the CGM error model of :mod:`pumplab.physiology.sensor` applied to
@@ -33,24 +45,26 @@ minute 0, default one day; both are refused without ``--cgm``); ``--meals
 SCENARIO`` (a built-in name or a TOML file, docs/meals.md) supplies the
 carbohydrate instead of the inputs file's ``carbs_g`` column, which must then
 be empty or zero (random plans differ per patient), and a run that ends before
-some of the scenario's first-day meals says which on stderr.  ``--seed``
-(default 1, as for ``pumplab run``) seeds the population, the CGM and the
-meals, each through its own named stream; each patient's CGM and meal streams
-are keyed by its name, so a subject gets the same readings and meals alone or
-in a cohort.
+some of the scenario's meals of its first 24 hours says which on stderr.
+``--seed`` (default 1, as for ``pumplab run``) seeds the population, the CGM
+and the meals, each through its own named stream; each patient's CGM and meal
+streams are keyed by its name, so a subject gets the same readings and meals
+alone or in a cohort.
 
 Memory is bounded whatever N and M: patients are generated and simulated in
 chunks whose per-patient arrays (meal carbs, traces) hold at most
 :data:`_VALUES_PER_CHUNK` values, and each chunk's trace is streamed to the
-file and dropped.  With a progress bar (stderr a terminal, no ``--quiet``)
-chunks are also kept to about 1 % of the patients, so the bar moves; the
-results are the same whatever the chunking (tested).
+file, scored for the summary and dropped.  With a progress bar (stderr a
+terminal, no ``--quiet``) each chunk is simulated in slices of minutes
+(:func:`_slice_minutes`), so the bar moves within a chunk; the results are
+the same whatever the chunking and slicing (tested).
 
 The module is split so options transform inputs or outputs: :func:`read_inputs`
 parses the file, :func:`build_input_arrays` turns it into per-minute arrays,
 :func:`simulate_cohort` runs the cohort in patient chunks and hands each
-chunk's trace to a :class:`TraceSink`, and :class:`TraceCsvWriter` writes the
-rows.  Heavy imports (numpy, the simulator) happen inside the handler.
+chunk's traces to a :class:`TraceSink` and a :class:`ChunkScorer`, and
+:class:`TraceCsvWriter` writes the rows.  Heavy imports (numpy, the
+simulator) happen inside the handler.
 """
 
 from __future__ import annotations
@@ -59,12 +73,21 @@ import csv
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any, Protocol
 
 import typer
 
 from pumplab._asciinum import parse_decimal, parse_integer
+from pumplab.cli._cohort import (
+    OUT_TABLE_HELP,
+    print_cohort_summary,
+    print_table_hint,
+    print_written,
+    same_file,
+    shows_table,
+)
 from pumplab.cli._common import (
     EXIT_OK,
     MAX_SAFE_INT,
@@ -81,6 +104,7 @@ from pumplab.cli._common import (
     progress_enabled,
     write_atomically,
 )
+from pumplab.cli._start import minute_of_day, minute_times, parse_start
 from pumplab.cli.meals import MEALS_HELP
 from pumplab.cli.patients import PATIENTS_HELP
 from pumplab.cli.run import DEFAULT_SEED
@@ -90,19 +114,23 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-    from pumplab.physiology import Cohort, RunSummary
+    from pumplab.metrics.cohort import CohortSummary, MetricsCollector, RangeCollector, Record
+    from pumplab.physiology import Cohort, PatientBatch, RunSummary
     from pumplab.physiology.population import PopulationSampler
 
     FloatArray = npt.NDArray[np.float64]
 
 __all__ = [
     "CGM_COLUMN",
+    "GSUB_COLUMN",
     "INPUT_COLUMNS",
     "MAX_MINUTES",
     "MAX_POPULATION",
     "MAX_SENSOR_AGE_MIN",
+    "TIME_COLUMN",
     "TRACE_COLUMNS",
     "CgmOption",
+    "ChunkScorer",
     "MinuteInputs",
     "TraceCsvWriter",
     "TraceSink",
@@ -114,7 +142,12 @@ __all__ = [
 ]
 
 INPUT_COLUMNS = ("minute", "carbs_g", "insulin_u")
-TRACE_COLUMNS = ("patient", "minute", "bg_mg_dl")
+#: The trace's columns, without --start's ``time`` (after ``minute``) and --cgm's ``cgm_mg_dl``.
+TRACE_COLUMNS = ("patient", "minute", "bg_mg_dl", "gsub_mg_dl")
+#: Subcutaneous glucose Gs/Vg: what simglucose's environment reports as "BG".
+GSUB_COLUMN = "gsub_mg_dl"
+#: Each row's wall-clock time, ISO 8601 with the --start offset (only with --start).
+TIME_COLUMN = "time"
 CGM_COLUMN = "cgm_mg_dl"
 #: Longest run the command accepts: one leap year of minutes.
 MAX_MINUTES = 366 * 1440
@@ -127,6 +160,8 @@ MAX_SENSOR_AGE_MIN = 365 * 1440
 _VALUES_PER_CHUNK = 4_000_000
 #: Most patients per chunk (bounds the O(chunk) arrays and population generation).
 _PATIENTS_PER_CHUNK = 10_000
+#: Patient-minutes simulated between two moves of the progress bar (~0.1 s of kernel).
+_PATIENT_MINUTES_PER_UPDATE = 500_000
 
 
 #: Default of --sensor-age: one day into the sensor's session (reads from the first sample).
@@ -137,12 +172,16 @@ Simulate virtual patients on per-minute inputs from INPUTS.csv.
 
 INPUTS.csv has the columns minute,carbs_g,insulin_u (integer minutes from 0,
 strictly increasing; missing minutes are zero).  The same inputs go to every
-patient.  Prints a summary per patient (mean, min, max plasma glucose, first
-minute below 40 mg/dL, model validity).
+patient.  Prints per patient the mean, min and max plasma glucose, the first
+minute below 40 mg/dL and the model's validity (a table of up to 30 patients)
+and, for two patients or more, the cohort summary: median and IQR of time in,
+below and above range, the share with level-2 hypoglycaemia, the patients
+outside the validated range.
 
-Writes only the --out file, if given: TRACE.csv with the columns
-patient,minute,bg_mg_dl (plus cgm_mg_dl with --cgm), replaced only when the
-run succeeds.
+Writes only the files asked for, each replaced only when the run succeeds, and
+names them: --out TRACE.csv with the columns patient,minute,bg_mg_dl,gsub_mg_dl
+(time after minute with --start, cgm_mg_dl with --cgm); --out-table TABLE.csv
+with one row per patient.
 """
 
 
@@ -171,12 +210,22 @@ def simulate_command(
         "--minutes", parser=int_range(low=1, high=MAX_MINUTES, unit="min"), metavar="M",
         help="Simulate M minutes (default: last input minute + 1; must not be shorter).",
     )] = None,
+    start: Annotated[datetime | None, typer.Option(
+        "--start", parser=parse_start, metavar="TIME",
+        help="Wall-clock time of minute 0, ISO 8601 (e.g. 2026-01-05T07:30+01:00; no "
+        "offset means UTC): adds a time column to --out and starts --meals at that time "
+        "of day.",
+    )] = None,
     out: Annotated[Path | None, typer.Option(
         "--out", metavar="TRACE.csv", help="Write the per-minute trace here (replaced "
         "only when the run succeeds).",
     )] = None,
+    out_table: Annotated[Path | None, typer.Option(
+        "--out-table", metavar="TABLE.csv", help=OUT_TABLE_HELP,
+    )] = None,
     json_out: Annotated[bool, typer.Option(
-        "--json", help="Print the summary as one JSON object (schema pumplab.simulation/1).",
+        "--json", help="Print the records and the cohort summary as one JSON object (schema "
+        "pumplab.simulation/1).",
     )] = False,
     cgm: Annotated[bool, typer.Option(
         "--cgm", help="Add a seeded cgm_mg_dl column to --out (CGM error model; LOW/HIGH "
@@ -210,6 +259,11 @@ def simulate_command(
                          allowed="--patients NAMES|all, or --population N")  # fmt: skip
     if out is not None:
         check_output_path(out, option="--out")
+    if out_table is not None:
+        check_output_path(out_table, option="--out-table")
+        if out is not None and same_file(out, out_table):
+            raise InputError("names the same file as --out", source="--out-table",
+                             allowed="a file other than the trace")  # fmt: skip
     if not cgm:
         for option, value in (("--cgm-model", cgm_model), ("--sensor-age", sensor_age)):
             if value is not None:
@@ -220,6 +274,9 @@ def simulate_command(
     if seed is not None and patients is not None and not (cgm or meals is not None):
         raise InputError("seeds nothing here: it applies to --population, --cgm and --meals",
                          source="--seed")
+    if start is not None and out is None and meals is None:
+        raise InputError("times the trace and the meals: give --out TRACE.csv or --meals",
+                         source="--start", allowed="--start with --out or --meals")  # fmt: skip
     data = read_inputs(inputs, carbs_from_file=meals is None)
     n_minutes = data.length
     if minutes is not None:
@@ -238,27 +295,48 @@ def simulate_command(
     cohort = _select_cohort(patients, population, the_seed)
     carbs, insulin = build_input_arrays(data, n_minutes)
     carbs_in: FloatArray | CarbsForChunk = carbs
+    day_start = 0 if start is None else minute_of_day(start)
     if meals is not None:
-        carbs_in = _meal_carbs(meals, cohort.names, n_minutes, the_seed)
+        carbs_in = _meal_carbs(meals, cohort.names, n_minutes, the_seed, day_start)
     cgm_option = None
     if cgm:
         age = DEFAULT_SENSOR_AGE_MIN if sensor_age is None else sensor_age
         cgm_option = _cgm_option(cgm_model or "enlite", cohort.names, the_seed, age)
-    # With a bar, chunks of ~1 % of the cohort make it move (same results: tested).
-    cap = max(1, len(cohort) // 100) if progress_enabled(quiet) else None
+    times = None if start is None or out is None else minute_times(start, n_minutes + 1)
+    scorer = _scorer(full=out_table is not None)
+
+    def write_table(summary: RunSummary) -> None:
+        # Inside the trace's writing: a table that cannot be written leaves no trace either.
+        if out_table is not None:
+            records = _table_records(summary, scorer)
+            write_atomically(out_table, lambda stream: _write_records(stream, records),
+                             option="--out-table")  # fmt: skip
+
     with progress(f"{len(cohort)} patient(s), {n_minutes} min", len(cohort), quiet=quiet,
                   unit="patients") as update:  # fmt: skip
-        if out is None:
-            summary = simulate_cohort(cohort, carbs_in, insulin, None, progress=update,
-                                      max_chunk=cap)  # fmt: skip
-        else:
-            summary = _simulate_to_file(cohort, carbs_in, insulin, out, cgm_option,
-                                        progress=update, max_chunk=cap)  # fmt: skip
+        bar = update if progress_enabled(quiet) else None
+        summary = _simulate(cohort, carbs_in, insulin, out, cgm_option, times, scorer,
+                            progress=bar, finish=write_table)  # fmt: skip
+    cohort_summary = _cohort_summary(summary, scorer)
     if json_out:
-        emit_json("simulation", {"inputs": str(inputs), "minutes": n_minutes,
-                                 "patients": summary.records()})  # fmt: skip
-    else:
+        emit_json("simulation", {
+            "inputs": str(inputs), "minutes": n_minutes, "patients": summary.records(),
+            "start": None if start is None else start.isoformat(),
+            "summary": cohort_summary.as_dict(),
+            "trace_path": None if out is None else str(out),
+            "table_path": None if out_table is None else str(out_table),
+        })  # fmt: skip
+        return EXIT_OK
+    n = len(summary.names)
+    if shows_table(n):
         _print_table(summary, n_minutes)
+    if n >= 2:
+        if shows_table(n):
+            print()
+        print_cohort_summary(cohort_summary, what=f"plasma glucose every minute, {n_minutes} "
+                             "minutes")  # fmt: skip
+        print_table_hint(n, out_table=out_table)
+    print_written([out, out_table])
     return EXIT_OK
 
 
@@ -445,50 +523,90 @@ def build_input_arrays(inputs: MinuteInputs, minutes: int) -> tuple[FloatArray, 
 
 # -- outputs -----------------------------------------------------------------------------
 class TraceSink(Protocol):
-    """Receives each chunk of patients' plasma-glucose traces, in patient order."""
+    """Receives each chunk of patients' glucose traces, in patient order."""
 
     def write_chunk(
-        self, names: Sequence[str], bg_mg_dl: FloatArray, cgm: Sequence[list[str]] | None
+        self,
+        names: Sequence[str],
+        bg_mg_dl: FloatArray,
+        gsub_mg_dl: FloatArray,
+        cgm: Sequence[list[str]] | None,
     ) -> None:
-        """``bg_mg_dl`` is ``(len(names), M + 1)``; column m is minute m.
+        """``bg_mg_dl`` and ``gsub_mg_dl`` are ``(len(names), M + 1)``; column m is minute m.
 
         ``cgm`` (with ``--cgm``) is one ``cgm_mg_dl`` column per patient.
         """
 
 
-class TraceCsvWriter:
-    """Writes ``patient,minute,bg_mg_dl[,cgm_mg_dl]`` rows to an open text stream.
+class ChunkScorer(Protocol):
+    """Scores each chunk of plasma-glucose traces for the cohort summary (1-minute samples)."""
 
-    Plasma glucose is written with 4 decimals, as the simulator reports it
-    (never negative: docs/physiology.md, "Overdose").  Rows are formatted one
-    patient at a time, so the text in memory is one patient's.
+    def add(self, names: Sequence[str], bg_mg_dl: npt.ArrayLike) -> None:
+        """``bg_mg_dl`` is ``(len(names), M + 1)`` mg/dL."""
+
+
+class TraceCsvWriter:
+    """Writes ``patient,minute[,time],bg_mg_dl,gsub_mg_dl[,cgm_mg_dl]`` rows to a text stream.
+
+    Glucose is written with 4 decimals, as the simulator reports it (never
+    negative: docs/physiology.md, "Overdose").  ``times`` (with ``--start``)
+    holds the text of each minute's wall-clock time, shared by every patient.
+    Rows are formatted one patient at a time, so the text in memory is one
+    patient's.
     """
 
-    def __init__(self, stream: IO[str], *, cgm: bool = False) -> None:
+    def __init__(
+        self, stream: IO[str], *, cgm: bool = False, times: Sequence[str] | None = None
+    ) -> None:
         self._stream = stream
         self._cgm = cgm
-        columns = (*TRACE_COLUMNS, CGM_COLUMN) if cgm else TRACE_COLUMNS
+        self._times = times
+        self._middles: list[str] = []
+        columns = list(TRACE_COLUMNS)
+        if times is not None:
+            columns.insert(2, TIME_COLUMN)
+        if cgm:
+            columns.append(CGM_COLUMN)
         stream.write(",".join(columns) + "\n")
 
+    def _middle(self, count: int) -> list[str]:
+        """``,minute,`` (or ``,minute,time,``) of minutes 0..count-1, made once."""
+        if len(self._middles) < count:
+            if self._times is None:
+                self._middles = [f",{m}," for m in range(count)]
+            else:
+                if len(self._times) < count:
+                    raise ValueError(f"{len(self._times)} times for {count} minutes")
+                self._middles = [f",{m},{t},"
+                                 for m, t in zip(range(count), self._times[:count], strict=True)]
+        return self._middles
+
     def write_chunk(
-        self, names: Sequence[str], bg_mg_dl: FloatArray, cgm: Sequence[list[str]] | None = None
+        self,
+        names: Sequence[str],
+        bg_mg_dl: FloatArray,
+        gsub_mg_dl: FloatArray,
+        cgm: Sequence[list[str]] | None = None,
     ) -> None:
         """Write every patient's rows, minute 0..M."""
-        if len(names) != bg_mg_dl.shape[0]:
-            raise ValueError(f"{len(names)} names for {bg_mg_dl.shape[0]} traces")
+        if len(names) != bg_mg_dl.shape[0] or gsub_mg_dl.shape != bg_mg_dl.shape:
+            raise ValueError(f"{len(names)} names for traces of shapes {bg_mg_dl.shape} and "
+                             f"{gsub_mg_dl.shape}")  # fmt: skip
         if self._cgm and cgm is None:
             raise ValueError("this writer has a cgm_mg_dl column: pass the CGM columns")
-        minutes = range(bg_mg_dl.shape[1])
+        middles = self._middle(bg_mg_dl.shape[1])
         for p, name in enumerate(names):
-            row = bg_mg_dl[p].tolist()
+            bg = bg_mg_dl[p].tolist()
+            gsub = gsub_mg_dl[p].tolist()
             if self._cgm:
                 assert cgm is not None
-                texts = cgm[p]
                 self._stream.write("".join(
-                    f"{name},{m},{v:.4f},{texts[m]}\n" for m, v in zip(minutes, row, strict=True)))
+                    f"{name}{mid}{v:.4f},{g:.4f},{c}\n"
+                    for mid, v, g, c in zip(middles, bg, gsub, cgm[p], strict=False)))
             else:
                 self._stream.write("".join(
-                    f"{name},{m},{v:.4f}\n" for m, v in zip(minutes, row, strict=True)))
+                    f"{name}{mid}{v:.4f},{g:.4f}\n"
+                    for mid, v, g in zip(middles, bg, gsub, strict=False)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -515,15 +633,21 @@ def _chunk_size(n_minutes: int, *, per_patient_arrays: bool) -> int:
     return max(1, min(_PATIENTS_PER_CHUNK, _VALUES_PER_CHUNK // (n_minutes + 1)))
 
 
+def _slice_minutes(n_patients: int, n_minutes: int) -> int:
+    """Minutes simulated per call when a bar should move: ~:data:`_PATIENT_MINUTES_PER_UPDATE`."""
+    return max(1, min(n_minutes, _PATIENT_MINUTES_PER_UPDATE // max(1, n_patients)))
+
+
 def simulate_cohort(
     cohort: Cohort | PopulationSampler,
     carbs_g: FloatArray | CarbsForChunk,
     insulin_u: FloatArray,
     sink: TraceSink | None,
     *,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[float], None] | None = None,
     cgm: CgmOption | None = None,
     max_chunk: int | None = None,
+    scorer: ChunkScorer | None = None,
 ) -> RunSummary:
     """Simulate ``cohort`` on per-minute inputs, in patient chunks.
 
@@ -531,21 +655,24 @@ def simulate_cohort(
     :class:`~pumplab.physiology.population.PopulationSampler` (then each chunk
     of subjects is generated just before it is simulated).  ``carbs_g`` is
     shared ``(M,)`` or, for per-patient meal plans, a function giving the
-    ``(n, M)`` carbs of a chunk of patients.  Each chunk's trace goes to
-    ``sink`` (when given) and is then dropped, so memory stays bounded however
-    large the cohort (:func:`_chunk_size`).  With ``cgm``, the chunk's
-    interstitial glucose is read by the CGM error model (per-patient streams
-    keyed by name, so chunking changes nothing).  ``progress(done)`` is called
-    after each chunk with the number of patients done; ``max_chunk`` caps the
-    chunk size (to make such calls more frequent).  Returns the summary of all
-    patients (as one :class:`~pumplab.physiology.RunSummary`).
+    ``(n, M)`` carbs of a chunk of patients.  Each chunk's traces go to
+    ``sink`` (when given) and its plasma glucose to ``scorer`` (when given),
+    and are then dropped, so memory stays bounded however large the cohort
+    (:func:`_chunk_size`).  With ``cgm``, the chunk's interstitial glucose is
+    read by the CGM error model (per-patient streams keyed by name, so
+    chunking changes nothing).  ``progress(done)`` is called with the number
+    of patients done, a fraction of a chunk included: a chunk is then
+    simulated in slices of minutes (:func:`_slice_minutes`; the results are
+    the same bit for bit).  ``max_chunk`` caps the chunk size.  Returns the
+    summary of all patients (as one :class:`~pumplab.physiology.RunSummary`).
     """
     import numpy as np
 
     from pumplab.physiology import Cohort, PatientBatch, RunSummary
 
     m = insulin_u.shape[0]
-    chunk = _chunk_size(m, per_patient_arrays=sink is not None or callable(carbs_g))
+    want_bg = sink is not None or scorer is not None
+    chunk = _chunk_size(m, per_patient_arrays=want_bg or callable(carbs_g))
     if max_chunk is not None:
         chunk = max(1, min(chunk, max_chunk))
     parts: list[RunSummary] = []
@@ -557,23 +684,24 @@ def simulate_cohort(
             part = cohort.subjects(rows.start, rows.stop)
         batch = PatientBatch(part)
         carbs = carbs_g(rows, part.names) if callable(carbs_g) else carbs_g
-        want_gsub = cgm is not None and sink is not None
-        bg, gsub = batch.run(carbs, insulin_u, trace_bg=sink is not None, trace_gsub=want_gsub)
+        on_minutes = None if progress is None else _chunk_progress(progress, start, len(part), m)
+        bg, gsub = _run_chunk(batch, carbs, insulin_u, trace_bg=want_bg,
+                              trace_gsub=sink is not None, on_minutes=on_minutes)  # fmt: skip
         del carbs
-        if sink is not None and bg is not None:
+        if scorer is not None and bg is not None:
+            scorer.add(part.names, bg)
+        if sink is not None and bg is not None and gsub is not None:
             columns = None
-            if cgm is not None and gsub is not None:
+            if cgm is not None:
                 from pumplab.physiology.sensor import simulate_cgm
 
                 readings = simulate_cgm(gsub, spec=cgm.spec,
                                         randomness=cgm.randomness.select(rows),
                                         sensor_age_min=cgm.sensor_age_min)
-                del gsub
                 columns = [readings.column(i, m + 1) for i in range(len(part))]
-            sink.write_chunk(part.names, bg, columns)
+            sink.write_chunk(part.names, bg, gsub, columns)
+        del bg, gsub
         parts.append(batch.summary())
-        if progress is not None:
-            progress(start + len(part))
     return RunSummary(
         names=tuple(n for p in parts for n in p.names),
         minutes=m,
@@ -583,6 +711,57 @@ def simulate_cohort(
         first_severe_hypo_minute=np.concatenate([p.first_severe_hypo_minute for p in parts]),
         validity_flags=np.concatenate([p.validity_flags for p in parts]),
     )
+
+
+def _chunk_progress(
+    progress: Callable[[float], None], done: int, size: int, minutes: int
+) -> Callable[[int], None]:
+    """``on_minutes(minute)`` for a chunk of ``size`` patients after ``done`` others."""
+
+    def on_minutes(minute: int) -> None:
+        progress(done + size * minute / minutes)
+
+    return on_minutes
+
+
+def _run_chunk(
+    batch: PatientBatch,
+    carbs: FloatArray,
+    insulin: FloatArray,
+    *,
+    trace_bg: bool,
+    trace_gsub: bool,
+    on_minutes: Callable[[int], None] | None,
+) -> tuple[FloatArray | None, FloatArray | None]:
+    """``batch.run`` over all minutes, in slices calling ``on_minutes(done)`` when given.
+
+    The batch carries its state from one call to the next, so slices give
+    the same traces and summary as one call (bit for bit: tested).
+    """
+    import numpy as np
+
+    m = insulin.shape[0]
+    step = m if on_minutes is None else _slice_minutes(len(batch), m)
+    if step >= m:
+        traces = batch.run(carbs, insulin, trace_bg=trace_bg, trace_gsub=trace_gsub)
+        if on_minutes is not None:
+            on_minutes(m)
+        return traces
+    n = len(batch)
+    bg = np.empty((n, m + 1)) if trace_bg else None
+    gsub = np.empty((n, m + 1)) if trace_gsub else None
+    for first in range(0, m, step):
+        last = min(first + step, m)
+        part_bg, part_gsub = batch.run(carbs[..., first:last], insulin[first:last],
+                                       trace_bg=trace_bg, trace_gsub=trace_gsub)  # fmt: skip
+        # Column 0 of a slice is the state it starts from: the previous slice's last.
+        if bg is not None and part_bg is not None:
+            bg[:, first:last + 1] = part_bg
+        if gsub is not None and part_gsub is not None:
+            gsub[:, first:last + 1] = part_gsub
+        assert on_minutes is not None
+        on_minutes(last)
+    return bg, gsub
 
 
 def _select_cohort(
@@ -606,17 +785,20 @@ def _select_cohort(
     return cohort.select(list(names))
 
 
-def _meal_carbs(scenario: str, names: Sequence[str], minutes: int, seed: int) -> CarbsForChunk:
+def _meal_carbs(
+    scenario: str, names: Sequence[str], minutes: int, seed: int, start_minute_of_day: int = 0
+) -> CarbsForChunk:
     """Per-chunk carbs from a meal scenario, each patient on streams keyed by its name.
 
-    Warns, naming them, about the scenario's first-day meals the run ends before.
+    The plan's day starts at ``start_minute_of_day`` (``--start``).  Warns,
+    naming them, about the meals of the run's first 24 hours it ends before.
     """
     from pumplab.cli.meals import load_plan, warn_unreached_meals
     from pumplab.physiology.meals import MealRandomness, realize_meals
     from pumplab.sim.streams import RandomStreams
 
     plan = load_plan(scenario)
-    warn_unreached_meals(plan, minutes)
+    warn_unreached_meals(plan, minutes, start_minute_of_day=start_minute_of_day)
     streams = RandomStreams(seed)
     randomness = MealRandomness.from_generators(
         schedule=streams.generator("meals.schedule"),
@@ -628,7 +810,7 @@ def _meal_carbs(scenario: str, names: Sequence[str], minutes: int, seed: int) ->
         part = randomness.select(rows)
         assert part.keys == tuple(chunk_names)
         meals = realize_meals(plan, n_patients=rows.stop - rows.start, n_minutes=minutes,
-                              randomness=part)
+                              randomness=part, start_minute_of_day=start_minute_of_day)
         return meals.eaten_g
 
     return carbs_for
@@ -652,20 +834,89 @@ def _cgm_option(model: str, names: Sequence[str], seed: int, sensor_age: int) ->
     return CgmOption(spec, randomness, sensor_age)
 
 
-def _simulate_to_file(
+def _simulate(
     cohort: Cohort | PopulationSampler, carbs: FloatArray | CarbsForChunk, insulin: FloatArray,
-    out: Path, cgm: CgmOption | None = None, *,
-    progress: Callable[[int], None] | None = None, max_chunk: int | None = None,
+    out: Path | None, cgm: CgmOption | None, times: Sequence[str] | None,
+    scorer: ChunkScorer, *, progress: Callable[[float], None] | None,
+    finish: Callable[[RunSummary], None],
 ) -> RunSummary:
+    """Simulate, writing the trace to ``out`` (if given) through a temporary file.
+
+    ``finish(summary)`` runs after the simulation and before the trace is put
+    in place, so an error in it leaves no trace behind.
+    """
+    if out is None:
+        summary = simulate_cohort(cohort, carbs, insulin, None, progress=progress,
+                                  scorer=scorer)  # fmt: skip
+        finish(summary)
+        return summary
     summaries: list[RunSummary] = []
 
     def produce(stream: IO[str]) -> None:
-        writer = TraceCsvWriter(stream, cgm=cgm is not None)
+        writer = TraceCsvWriter(stream, cgm=cgm is not None, times=times)
         summaries.append(simulate_cohort(cohort, carbs, insulin, writer, cgm=cgm,
-                                         progress=progress, max_chunk=max_chunk))  # fmt: skip
+                                         progress=progress, scorer=scorer))  # fmt: skip
+        finish(summaries[0])
 
     write_atomically(out, produce, option="--out")
     return summaries[0]
+
+
+# -- the summary and the per-patient table ---------------------------------------------------
+def _scorer(*, full: bool) -> MetricsCollector | RangeCollector:
+    """The chunk scorer: every metric for ``--out-table``, else only the summary's."""
+    from pumplab.metrics.cohort import MetricsCollector, RangeCollector
+
+    return MetricsCollector(interval_min=1.0) if full else RangeCollector(interval_min=1.0)
+
+
+def _cohort_summary(
+    summary: RunSummary, scorer: MetricsCollector | RangeCollector
+) -> CohortSummary:
+    from pumplab.metrics.cohort import cohort_summary
+
+    return cohort_summary(scorer.names, scorer.metrics(),
+                          outside_validated_range=summary.outside_validated_range)  # fmt: skip
+
+
+def _table_records(summary: RunSummary, scorer: MetricsCollector | RangeCollector) -> list[Record]:
+    """One ``--out-table`` row per patient: the simulation's record, then every metric.
+
+    Keys: ``patient``, ``outside_validated_range`` (0/1), ``validity_flags``
+    (names joined by ``|``, empty when none), ``min_bg_mg_dl``,
+    ``max_bg_mg_dl``, ``first_minute_below_40`` (empty when never), then the
+    consensus metrics of the plasma glucose trace (1-minute samples:
+    ``interval_min``, ``n_samples``, ``data_present_pct`` and
+    :data:`~pumplab.metrics.glycemic.METRIC_KEYS`).
+    """
+    from pumplab.metrics.cohort import patient_records
+    from pumplab.metrics.glycemic import GlycemicMetrics
+
+    metrics = scorer.metrics()
+    if not isinstance(metrics, GlycemicMetrics):
+        raise TypeError("the per-patient table needs every metric: score with MetricsCollector")
+    flags = summary.outside_validated_range
+    scored = patient_records(scorer.names, metrics, outside_validated_range=flags)
+    records: list[Record] = []
+    for sim, scores in zip(summary.records(), scored, strict=True):
+        record: Record = {
+            "patient": sim["patient"],
+            "outside_validated_range": scores.pop("outside_validated_range"),
+            "validity_flags": "|".join(sim["validity_flags"]),
+            "min_bg_mg_dl": sim["min_bg_mg_dl"],
+            "max_bg_mg_dl": sim["max_bg_mg_dl"],
+            "first_minute_below_40": sim["first_minute_below_40"],
+        }
+        del scores["patient"]
+        record.update(scores)
+        records.append(record)
+    return records
+
+
+def _write_records(stream: IO[str], records: Sequence[Record]) -> None:
+    from pumplab.metrics.cohort import write_metrics_table
+
+    write_metrics_table(stream, records)
 
 
 def _print_table(summary: RunSummary, minutes: int) -> None:

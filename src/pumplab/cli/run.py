@@ -9,6 +9,13 @@ in-memory link for 24 hours, driven by the person model on the built-in
 prints the glycaemic outcome and the result of verifying each history, with
 its full head ``SEQ:HASH`` (what ``history verify --expect-head`` takes).
 
+``--start TIME`` (ISO 8601 with an offset, none meaning UTC;
+:mod:`pumplab.cli._start`) puts minute 0 on the calendar: the pump's user
+clock starts at its local wall time, the meal plan and the person's day
+start at its time of day, and ``trace.csv`` carries each row's time in a
+``time`` column (ISO 8601 in the start's offset).  Without it a run starts at
+:data:`DEFAULT_START`, the open-loop day's fixed date.
+
 Files go into the output folder (``--out-dir``, default a new numbered folder
 ``pumplab-out/run-NNN``): ``trace.csv``, ``events.json``, ``outcome.json`` and
 one history per patient (``history-<patient>.sqlite``, or ``--history PATH``).
@@ -27,6 +34,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
@@ -49,6 +57,7 @@ from pumplab.cli._common import (
     progress,
     write_atomically,
 )
+from pumplab.cli._start import minute_of_day, minute_times, parse_start, pump_clock_ms
 from pumplab.cli.meals import MEALS_HELP
 from pumplab.cli.patients import PATIENTS_HELP
 from pumplab.errors import InputError
@@ -60,12 +69,16 @@ __all__ = [
     "DEFAULT_OUT_ROOT",
     "DEFAULT_PATIENTS",
     "DEFAULT_SEED",
+    "DEFAULT_START",
     "MAX_RUN_HOURS",
     "history_file_name",
     "register",
 ]
 
 DEFAULT_OUT_ROOT: Final = Path("pumplab-out")
+#: Minute 0 of a run unless --start: the open-loop day's fixed date
+#: (pumplab.sim.openloop.RUN_START_CLOCK_MS, a test holds the two equal), in UTC.
+DEFAULT_START: Final = "2026-01-05T00:00:00+00:00"
 #: The seed of every command that draws random numbers, unless --seed.
 DEFAULT_SEED: Final = 1
 #: Who wears the pump unless --patients says otherwise.
@@ -84,7 +97,8 @@ person model on the standard-day meals.  Prints the glycaemic outcome and
 verifies each pump's durable history.
 
 Writes, into the output folder (default: a new pumplab-out/run-NNN):
-trace.csv (per-minute trace, for 'pumplab metrics'), events.json,
+trace.csv (per-minute trace with each row's wall-clock time, for 'pumplab
+metrics'), events.json,
 outcome.json (the --json output) and history-PATIENT.sqlite per patient (or
 --history PATH), for 'pumplab history'.  A folder that already holds any of
 these files is refused; nothing is ever overwritten.
@@ -103,6 +117,12 @@ def run_command(
         "--patients", "--patient", parser=name_list(what="patient"), metavar="NAMES",
         help=PATIENTS_HELP + "  Each wears a pump of its own.",
     )] = DEFAULT_PATIENTS,
+    start: Annotated[datetime | None, typer.Option(
+        "--start", parser=parse_start, metavar="TIME",
+        help="Wall-clock time of minute 0, ISO 8601 (e.g. 2026-01-05T07:30+01:00; no offset "
+        "means UTC): the pump's clock starts at its local time, the meals and the person's "
+        f"day follow it, trace.csv's time column counts from it (default {DEFAULT_START}).",
+    )] = None,
     hours: Annotated[float, typer.Option(
         "--hours", parser=finite_float(low=0, high=MAX_RUN_HOURS, low_open=True, unit="h"),
         metavar="H", help=f"Length of the run, a whole number of minutes (up to {MAX_RUN_HOURS} "
@@ -150,20 +170,23 @@ def run_command(
     plan = load_plan(meals)
     folder = out_dir if out_dir is not None else _next_run_dir(DEFAULT_OUT_ROOT)
     _check_outputs(folder, names, history)
-    warn_unreached_meals(plan, minutes)
+    moment = parse_start(DEFAULT_START) if start is None else start
+    warn_unreached_meals(plan, minutes, start_minute_of_day=minute_of_day(moment))
 
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".pumplab-run-", dir=folder))
     try:
         config = OpenLoopConfig(patients=names, minutes=minutes, seed=seed, mode=mode,
-                                meals=meals, history_dir=folder, history_path=history)
+                                meals=meals, history_dir=folder, history_path=history,
+                                start_clock_ms=pump_clock_ms(moment))
         with progress(f"{len(names)} patient(s), {hours:g} h", minutes, quiet=quiet,
                       unit="min") as update:  # fmt: skip
 
             def prepare(world: World) -> None:
                 world.add_minute_hook(update)
 
-            outcome = run_open_loop(config, out_dir=staging, prepare=prepare)
+            outcome = run_open_loop(config, out_dir=staging, prepare=prepare,
+                                    trace_times=minute_times(moment, minutes + 1))
         for name in _FILES[:2]:
             place_file(staging / name, folder / name, overwrite=False)
     finally:
@@ -176,6 +199,7 @@ def run_command(
                 os.chmod(patient.history_path, default_file_mode())
 
     body = outcome.as_dict()
+    body["config"]["start"] = moment.isoformat()
     body["out_dir"] = os.fspath(folder)
     body["trace_path"] = os.fspath(folder / "trace.csv")
     body["events_path"] = os.fspath(folder / "events.json")
@@ -247,7 +271,7 @@ def _print_outcome(data: dict[str, Any], out_dir: Path) -> None:
     for p in data["patients"]:
         bg, cgm = p["bg_metrics"], p["cgm_metrics"]
         print(f"pumplab run: {p['patient']}, {hours:g} h open loop, {config['mode']} pump, "
-              f"meals {config['meals']}, seed {config['seed']}")
+              f"meals {config['meals']}, seed {config['seed']}, from {config['start']}")
         print(f"  plasma glucose (every minute): mean {_fmt(bg['mean_mg_dl'])} mg/dL, "
               f"min {_fmt(p['min_bg_mg_dl'])}, time in range 70-180 "
               f"{_fmt(bg['tir_70_180_pct'])} %, below 70 {_fmt(bg['tbr_70_pct'])} %, "

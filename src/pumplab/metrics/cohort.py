@@ -15,6 +15,12 @@ and writes the per-patient table to CSV instead of the terminal:
 * :class:`MetricsCollector`: scores a population chunk by chunk (the
   simulator hands out traces in chunks to bound memory) and keeps only the
   per-patient metrics;
+* :func:`range_metrics` and :class:`RangeCollector`: only what the summary
+  needs (readings, TIR, TBR, TAR, level-2 events), the same numbers as
+  :func:`~pumplab.metrics.glycemic.glycemic_metrics` gives them at a tenth of
+  its cost (no MAGE, ADRR or risk indices): a command that prints the summary
+  of 10,000 simulated days without the per-patient table pays ~0.2 s, not
+  seconds;
 * :func:`patient_records` (or ``TraceMetrics.as_dict`` for trace files) and
   :func:`write_metrics_table`: one CSV row per patient, concentrations in
   mg/dL or mmol/L.
@@ -40,7 +46,13 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 
-from pumplab.metrics.glucose_units import GlucoseUnit, metrics_in_unit
+from pumplab.metrics.events import count_per_patient, find_hypo_events, validate_glucose
+from pumplab.metrics.glucose_units import (
+    GlucoseUnit,
+    RangeLimits,
+    metrics_in_unit,
+    range_limits_mg_dl,
+)
 from pumplab.metrics.glycemic import METRIC_KEYS, GlycemicMetrics, glycemic_metrics
 from pumplab.metrics.tracefile import TraceMetrics
 
@@ -48,14 +60,19 @@ __all__ = [
     "CohortSummary",
     "MetricsCollector",
     "Quartiles",
+    "RangeCollector",
+    "RangeMetrics",
     "cohort_summary",
     "concatenate_metrics",
     "patient_records",
+    "range_metrics",
     "trace_cohort_summary",
     "write_metrics_table",
 ]
 
 Record = dict[str, str | float | int | None]
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +144,7 @@ class CohortSummary:
 
 def cohort_summary(
     names: Sequence[str],
-    metrics: GlycemicMetrics,
+    metrics: GlycemicMetrics | RangeMetrics,
     *,
     outside_validated_range: npt.ArrayLike | None = None,
 ) -> CohortSummary:
@@ -206,6 +223,104 @@ def concatenate_metrics(parts: Sequence[GlycemicMetrics]) -> GlycemicMetrics:
         value.flags.writeable = False
         arrays[f.name] = value
     return GlycemicMetrics(interval_min=parts[0].interval_min, **arrays)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RangeMetrics:
+    """What :func:`cohort_summary` needs of each patient, and nothing else (arrays ``(N,)``).
+
+    The fields have the names, and for the same glucose the very values, of
+    :class:`~pumplab.metrics.glycemic.GlycemicMetrics` (tested equal).
+    """
+
+    interval_min: float
+    n_samples: IntArray
+    tir_70_180_pct: FloatArray
+    tbr_70_pct: FloatArray
+    tar_180_pct: FloatArray
+    hypo_events: IntArray
+
+    def __len__(self) -> int:
+        return int(self.n_samples.shape[0])
+
+
+def range_metrics(
+    bg_mg_dl: npt.ArrayLike, interval_min: float, *, limits: RangeLimits | None = None
+) -> RangeMetrics:
+    """Readings, TIR 70-180, TBR < 70, TAR > 180 and level-2 events of every row.
+
+    Takes what :func:`~pumplab.metrics.glycemic.glycemic_metrics` takes
+    (``(N, T)`` mg/dL, ``NaN`` for no reading) and computes those five by the
+    same expressions, so the numbers are equal; it skips the other metrics,
+    MAGE's per-patient walk above all.
+    """
+    bg = validate_glucose(bg_mg_dl)
+    if not (np.isfinite(interval_min) and interval_min > 0):
+        raise ValueError(f"interval_min must be a positive number of minutes, got {interval_min}")
+    lim = range_limits_mg_dl() if limits is None else limits
+    n = (bg.shape[1] - np.count_nonzero(np.isnan(bg), axis=1)).astype(np.int64)
+    # NaN compares False both ways, so these count readings only; every reading
+    # is below, above or in range, so the in-range count is what is left.  The
+    # integer counts are glycemic_metrics', and so are the divisions.
+    below = np.count_nonzero(bg < lim.low, axis=1)
+    above = np.count_nonzero(bg > lim.high, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        n_f = n.astype(np.float64)
+        tir: FloatArray = 100.0 * (n - below - above) / n_f
+        tbr: FloatArray = 100.0 * below / n_f
+        tar: FloatArray = 100.0 * above / n_f
+    # Patients are independent in the event search, and one without a reading
+    # below the threshold has no event: only the others are searched.
+    low = np.flatnonzero(np.any(bg < lim.very_low, axis=1))
+    hypo = np.zeros(bg.shape[0], dtype=np.int64)
+    if low.size:
+        events = find_hypo_events(bg[low], interval_min, threshold_mg_dl=lim.very_low)
+        hypo[low] = count_per_patient(events, low.size)
+    for value in (n, tir, tbr, tar, hypo):
+        value.flags.writeable = False
+    return RangeMetrics(float(interval_min), n, tir, tbr, tar, hypo)
+
+
+class RangeCollector:
+    """:class:`MetricsCollector` for the summary alone: keeps :class:`RangeMetrics`.
+
+    >>> import numpy as np
+    >>> collector = RangeCollector(interval_min=1.0)
+    >>> collector.add(["a", "b"], np.full((2, 61), 60.0))
+    >>> cohort_summary(collector.names, collector.metrics()).tbr_70_pct.median
+    100.0
+    """
+
+    def __init__(self, interval_min: float) -> None:
+        self._interval = interval_min
+        self._names: list[str] = []
+        self._parts: list[RangeMetrics] = []
+
+    def add(self, names: Sequence[str], bg_mg_dl: npt.ArrayLike) -> None:
+        """Score a chunk: ``bg_mg_dl`` is ``(len(names), T)`` mg/dL."""
+        part = range_metrics(bg_mg_dl, self._interval)
+        if len(part) != len(names):
+            raise ValueError(f"{len(names)} names for {len(part)} traces")
+        self._names.extend(names)
+        self._parts.append(part)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The patients scored so far, in order."""
+        return tuple(self._names)
+
+    def metrics(self) -> RangeMetrics:
+        """Every patient's figures so far."""
+        if not self._parts:
+            raise ValueError("nothing collected")
+        arrays: dict[str, Any] = {}
+        for f in fields(RangeMetrics):
+            if f.name == "interval_min":
+                continue
+            value = np.concatenate([getattr(p, f.name) for p in self._parts])
+            value.flags.writeable = False
+            arrays[f.name] = value
+        return RangeMetrics(interval_min=self._parts[0].interval_min, **arrays)
 
 
 class MetricsCollector:

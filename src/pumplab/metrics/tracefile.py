@@ -4,8 +4,10 @@ Two layouts are read:
 
 * **pumplab's** (what ``pumplab patient simulate`` writes): a ``minute``
   column (integer minutes), a glucose column ``bg_mg_dl`` and/or
-  ``cgm_mg_dl`` (or ``bg_mmol_l``/``cgm_mmol_l``), and optionally a
-  ``patient`` column (without it the file is one series).  A row per minute,
+  ``cgm_mg_dl`` (or ``bg_mmol_l``/``cgm_mmol_l``; ``gsub_mg_dl``, the
+  subcutaneous glucose, when named), and optionally a ``patient`` column
+  (without it the file is one series); other columns (``time``, ...) are
+  ignored.  A row per minute,
   ``bg_mg_dl`` on every row, ``cgm_mg_dl`` only at the minutes the sensor
   reports (empty otherwise) and possibly the sensor flags ``LOW`` (< 40 mg/dL)
   or ``HIGH`` (> 400 mg/dL).
@@ -91,6 +93,7 @@ __all__ = [
     "BG_COLUMN",
     "CGM_COLUMN",
     "GLUCOSE_COLUMNS",
+    "GSUB_COLUMN",
     "MAX_GLUCOSE_MG_DL",
     "MAX_SLOTS_PER_READING",
     "MAX_TRACE_MINUTE",
@@ -121,10 +124,13 @@ PATIENT_COLUMN = "patient"
 SIMGLUCOSE_TIME_COLUMN = "Time"
 SIMGLUCOSE_BG_COLUMN = "BG"
 SIMGLUCOSE_CGM_COLUMN = "CGM"
+#: Subcutaneous glucose Gs/Vg in a ``pumplab patient simulate`` trace: what
+#: simglucose's ``BG`` column holds (scored only when asked for by name).
+GSUB_COLUMN = "gsub_mg_dl"
 #: Every glucose column the reader knows, CGM columns first (the default choice).
 GLUCOSE_COLUMNS = (
     CGM_COLUMN, CGM_MMOL_COLUMN, SIMGLUCOSE_CGM_COLUMN,
-    BG_COLUMN, BG_MMOL_COLUMN, SIMGLUCOSE_BG_COLUMN,
+    BG_COLUMN, BG_MMOL_COLUMN, SIMGLUCOSE_BG_COLUMN, GSUB_COLUMN,
 )  # fmt: skip
 _CGM_COLUMNS = frozenset({CGM_COLUMN, CGM_MMOL_COLUMN, SIMGLUCOSE_CGM_COLUMN})
 _MMOL_COLUMNS = frozenset({BG_MMOL_COLUMN, CGM_MMOL_COLUMN})

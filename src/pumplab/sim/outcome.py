@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,11 +99,14 @@ def run_open_loop(
     *,
     out_dir: Path | None = None,
     prepare: Callable[[World], None] | None = None,
+    trace_times: Sequence[str] | None = None,
 ) -> OpenLoopOutcome:
     """Build, run and score an open-loop day; write the trace into ``out_dir``.
 
     ``prepare(world)`` runs after wiring and before the clock starts: the place
     to schedule extra events (a fault, a forged message) into the day.
+    ``trace_times`` (the wall-clock text of minutes 0..M, from the caller who
+    knows the start's UTC offset) adds the trace's ``time`` column.
     """
     world = build_open_loop_world(config)
     if prepare is not None:
@@ -132,7 +135,7 @@ def run_open_loop(
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         trace_path = os.fspath(out_dir / "trace.csv")
-        world.trace.write_csv(trace_path)
+        world.trace.write_csv(trace_path, times=trace_times)
         events_path = os.fspath(out_dir / "events.json")
         _write_events(world, Path(events_path))
 

@@ -19,7 +19,7 @@ import csv
 import math
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,10 +89,20 @@ class TraceRecorder:
 
     # ------------------------------------------------------------------ output
 
-    def write_csv(self, path: str | os.PathLike[str]) -> None:
-        """One row per patient and minute; written atomically."""
+    def write_csv(
+        self, path: str | os.PathLike[str], *, times: Sequence[str] | None = None
+    ) -> None:
+        """One row per patient and minute; written atomically.
+
+        ``times`` (one text per row minute 0..M, e.g. ISO 8601 wall-clock
+        times) adds a ``time`` column after ``minute``.
+        """
+        if times is not None and len(times) != self.minutes + 1:
+            raise ValueError(f"{len(times)} times for {self.minutes + 1} rows per patient")
         sources = self.insulin_sources
         header = ["patient", "minute", "bg_mg_dl", "cgm_mg_dl", "carbs_g", "insulin_u"]
+        if times is not None:
+            header.insert(2, "time")
         header += [f"insulin_{s.replace(':', '_')}_u" for s in sources]
         total = self.total_insulin_u()
 
@@ -104,6 +114,8 @@ class TraceRecorder:
                     cgm_text = flag if flag in ("LOW", "HIGH") else _num(cgm)
                     row = [name, str(m), _num(self.bg_mg_dl[p, m]), cgm_text,
                            _num(self.carbs_g[p, m]), _num(total[p, m])]
+                    if times is not None:
+                        row.insert(2, times[m])
                     row += [_num(self._insulin[s][p, m]) for s in sources]
                     yield row
 
