@@ -103,6 +103,8 @@ NAK_CODE_FOR_REASON: Final = MappingProxyType({
     _R.UNKNOWN_SETTING: _C.REFUSED,
     _R.CONFIRMATION_PENDING: _C.REFUSED,
     _R.STALE_COMMAND_ID: _C.REFUSED,
+    _R.BELOW_MINIMUM_DOSE: _C.MAX_EXCEEDED,  # an amount below one stroke, as off-grid (#842)
+    _R.SUSPENDED_BY_USER: _C.REFUSED,  # secure only: legacy keeps the x23's radio resume
     _R.NOT_EXECUTED: None,  # no command ids on the wire: a driver learns it from history
 })
 
